@@ -1,0 +1,1 @@
+"""distill: a reproducible knowledge-distillation pipeline (teacher → synthetic data → student)."""

@@ -1,0 +1,86 @@
+"""`python -m distill …`: tools that work outside the DVC pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from distill.config import ConfigError
+from distill.evaluation.harness import grade
+from distill.evaluation.metrics import summarize
+from distill.examples import Example, read_examples
+from distill.io import DataError, read_jsonl_numbered, write_jsonl
+from distill.models import ModelError
+from distill.tasks.text2sql import Text2SQLTask
+
+
+def _align_predictions(golds: list[Example], pred_path: Path) -> list[str]:
+    """Prediction texts in gold order: joined on `id`, else on `input`, else by line order."""
+    preds = read_jsonl_numbered(pred_path)
+    for lineno, obj in preds:
+        if not isinstance(obj.get("output"), str):
+            raise DataError(f"{pred_path}:{lineno}: field 'output' (the predicted SQL) must be a string")
+    for key in ("id", "input"):
+        if preds and all(key in obj for _, obj in preds):
+            table = {}
+            for lineno, obj in preds:
+                k = str(obj[key])
+                if k in table:
+                    raise DataError(f"{pred_path}:{lineno}: duplicate {key} {k!r}")
+                table[k] = obj["output"]
+            gold_keys = [g.id if key == "id" else g.input for g in golds]
+            missing = [k for k in gold_keys if k not in table]
+            if missing:
+                raise DataError(f"{pred_path}: no prediction for {key} {missing[0]!r} ({len(missing)} missing)")
+            return [table[k] for k in gold_keys]
+    if len(preds) != len(golds):
+        raise DataError(
+            f"{pred_path}: {len(preds)} predictions for {len(golds)} gold examples; "
+            "give each line an `id` or `input` to join on, or keep the same order and count"
+        )
+    return [obj["output"] for _, obj in preds]
+
+
+def eval_sql(args: argparse.Namespace) -> int:
+    golds = read_examples(args.gold)
+    texts = _align_predictions(golds, Path(args.pred))
+    task = Text2SQLTask(db_dir=args.db_dir, db_file=args.db, timeout_s=args.timeout, max_rows=args.max_rows)
+    try:
+        records = grade(task, golds, texts, model_name=Path(args.pred).stem)
+    finally:
+        task.close()
+    if args.records:
+        write_jsonl(args.records, records)
+    print(json.dumps(summarize(records), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m distill", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("eval-sql", help="grade predicted SQL by executing it against gold SQL")
+    p.add_argument("--gold", required=True, help='JSONL of {"input","output","metadata":{"db":NAME}}')
+    p.add_argument("--pred", required=True, help='JSONL with "output" per line (and optionally "id"/"input")')
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", help="one SQLite file for every example")
+    where.add_argument("--db-dir", help="folder with NAME.sqlite or NAME/NAME.sqlite per metadata.db")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per query (default 5)")
+    p.add_argument("--max-rows", type=int, default=10_000, help="row cap per result (default 10000)")
+    p.add_argument("--records", help="also write per-example graded records to this JSONL")
+    p.set_defaults(func=eval_sql)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, ModelError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Execution-based evaluation: run models on a split, grade through the task, summarize."""

@@ -1,0 +1,45 @@
+"""Aggregate graded predictions into the numbers users compare: accuracy with a CI, and friends."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95% by default); (0, 0) when n == 0."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def accuracy_block(correct: list[bool]) -> dict:
+    n = len(correct)
+    k = sum(correct)
+    low, high = wilson_interval(k, n)
+    return {
+        "execution_accuracy": round(k / n, 4) if n else 0.0,
+        "ci95": [round(low, 4), round(high, 4)],
+        "n": n,
+        "correct": k,
+    }
+
+
+def summarize(records: list[dict]) -> dict:
+    """Metrics for one model from its graded records (see `harness.grade`)."""
+    out = accuracy_block([r["correct"] for r in records])
+    n = len(records)
+    out["valid_rate"] = round(sum(r["valid"] for r in records) / n, 4) if n else 0.0
+    out["exact_match"] = round(sum(r["exact_match"] for r in records) / n, 4) if n else 0.0
+    by_difficulty = defaultdict(list)
+    for r in records:
+        by_difficulty[r.get("difficulty", "unknown")].append(r["correct"])
+    out["by_difficulty"] = {d: accuracy_block(v) for d, v in sorted(by_difficulty.items())}
+    latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
+    if latencies:
+        out["mean_latency_s"] = round(sum(latencies) / len(latencies), 4)
+    return out

@@ -1,0 +1,62 @@
+"""The example record shared by seeds, synthetic data and predictions.
+
+On disk (JSONL): `{"id": ..., "input": ..., "output": ..., "metadata": {"difficulty": ..., ...}}`.
+Seeds may omit `id`; `prepare` assigns one from the file and line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distill.io import DataError, read_jsonl_numbered
+
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+@dataclass(frozen=True)
+class Example:
+    input: str
+    output: str
+    metadata: dict = field(default_factory=dict)
+    id: str = ""
+    source: str = field(default="", compare=False)
+    """file:line it was read from, for error messages; not written out."""
+
+    @property
+    def difficulty(self) -> str:
+        return self.metadata.get("difficulty", "unknown")
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "input": self.input, "output": self.output, "metadata": self.metadata}
+
+
+def example_from_dict(obj: dict, where: str, default_id: str = "") -> Example:
+    """Build an Example, raising DataError naming `where` (file:line) on a missing or bad field."""
+    for key in ("input", "output"):
+        value = obj.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"{where}: field {key!r} must be a non-empty string")
+    metadata = obj.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise DataError(f"{where}: field 'metadata' must be an object")
+    difficulty = metadata.get("difficulty")
+    if difficulty is not None and difficulty not in DIFFICULTIES:
+        raise DataError(f"{where}: metadata.difficulty must be one of {DIFFICULTIES}, got {difficulty!r}")
+    example_id = obj.get("id", default_id)
+    if not isinstance(example_id, str | int):
+        raise DataError(f"{where}: field 'id' must be a string")
+    return Example(input=obj["input"], output=obj["output"], metadata=metadata, id=str(example_id), source=where)
+
+
+def read_examples(path: str | Path, require_difficulty: bool = False) -> list[Example]:
+    """Read examples from JSONL; each error names the file and line."""
+    path = Path(path)
+    examples = []
+    for lineno, obj in read_jsonl_numbered(path):
+        where = f"{path}:{lineno}"
+        example = example_from_dict(obj, where, default_id=f"{path.stem}-{lineno:04d}")
+        if require_difficulty and "difficulty" not in example.metadata:
+            raise DataError(f"{where}: metadata.difficulty is required ({', '.join(DIFFICULTIES)})")
+        examples.append(example)
+    return examples

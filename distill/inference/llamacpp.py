@@ -1,0 +1,43 @@
+"""GGUF models in-process through llama-cpp-python.
+
+llama.cpp keeps the KV cache of the previous prompt and reuses the longest shared prefix, so
+prompts put the stable system/schema block first and the question last.
+"""
+
+from __future__ import annotations
+
+import time
+
+from distill.inference.base import Generation
+from distill.models import GGUFSource
+
+
+class LlamaCppChat:
+    batch_size = 1
+
+    def __init__(self, name: str, source: GGUFSource, n_ctx: int = 4096, threads: int = 2,
+                 temperature: float = 0.0, max_tokens: int = 256, seed: int = 0):
+        from llama_cpp import Llama
+
+        self.name = name
+        common = dict(n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed, verbose=False)
+        if source.path is not None:
+            self._llm = Llama(model_path=str(source.path), **common)
+        else:
+            self._llm = Llama.from_pretrained(repo_id=source.repo_id, filename=source.filename, **common)
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+
+    def generate(self, conversations: list[list[dict]]) -> list[Generation]:
+        out = []
+        for messages in conversations:
+            start = time.perf_counter()
+            response = self._llm.create_chat_completion(
+                messages=messages, temperature=self.temperature, max_tokens=self.max_tokens
+            )
+            text = response["choices"][0]["message"]["content"] or ""
+            out.append(Generation(text=text, seconds=time.perf_counter() - start))
+        return out
+
+    def close(self) -> None:
+        self._llm.close()

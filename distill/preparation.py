@@ -1,0 +1,87 @@
+"""Seed preparation: validate every seed, build task resources, and split stratified by difficulty."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from distill.config import PrepareConfig, TaskConfig
+from distill.examples import Example, read_examples
+from distill.io import DataError, write_jsonl
+from distill.tasks import make_task
+
+RESOURCES = "resources"
+TEACHER_VAL = "teacher_val.jsonl"
+TEST = "test.jsonl"
+
+
+def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Split into (held_out, rest) with `fraction` of each difficulty held out, reproducibly."""
+    by_difficulty: dict[str, list[Example]] = defaultdict(list)
+    for ex in examples:
+        by_difficulty[ex.difficulty].append(ex)
+    rng = random.Random(seed)
+    held_out, rest = [], []
+    for difficulty in sorted(by_difficulty):
+        group = by_difficulty[difficulty][:]
+        rng.shuffle(group)
+        k = round(len(group) * fraction)
+        if len(group) >= 2:
+            k = min(max(k, 1), len(group) - 1)
+        held_out += group[:k]
+        rest += group[k:]
+    order = {ex.id: i for i, ex in enumerate(examples)}
+    return sorted(held_out, key=lambda e: order[e.id]), sorted(rest, key=lambda e: order[e.id])
+
+
+def _check_unique(examples: list[Example], path: str) -> None:
+    seen: dict[str, str] = {}
+    for ex in examples:
+        key = " ".join(ex.input.lower().split())
+        if key in seen:
+            raise DataError(f"{path}: duplicate question in {ex.id} and {seen[key]}: {ex.input!r}")
+        seen[key] = ex.id
+
+
+def _split_summary(examples: list[Example]) -> dict:
+    return {"n": len(examples), "by_difficulty": dict(sorted(Counter(e.difficulty for e in examples).items()))}
+
+
+def prepare_seeds(task_config: TaskConfig, config: PrepareConfig, out_dir: Path) -> dict:
+    """Write `out_dir/{resources/, teacher_val.jsonl, test.jsonl}` all at once, or nothing.
+
+    Raises DataError naming file:line for malformed seeds or gold outputs that fail.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        examples = read_examples(task_config.seeds, require_difficulty=True)
+        if not examples:
+            raise DataError(f"{task_config.seeds}: no seed examples")
+        _check_unique(examples, task_config.seeds)
+        task = make_task(task_config, staging / RESOURCES)
+        resources = task.build_resources(Path(task_config.source_dir), staging / RESOURCES)
+        try:
+            for ex in examples:
+                task.check_example(ex, ex.source)
+        finally:
+            task.close()
+        teacher_val, test = stratified_split(examples, config.teacher_val_fraction, config.seed)
+        write_jsonl(staging / TEACHER_VAL, [e.to_dict() for e in teacher_val])
+        write_jsonl(staging / TEST, [e.to_dict() for e in test])
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {
+        "seeds": len(examples),
+        "resources": resources,
+        "teacher_val": _split_summary(teacher_val),
+        "test": _split_summary(test),
+    }

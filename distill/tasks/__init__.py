@@ -1,0 +1,23 @@
+"""Task registry: `task.name` in params picks one; stages only use the Task interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill.config import ConfigError, TaskConfig
+from distill.tasks.base import Score, Task
+from distill.tasks.text2sql import Text2SQLTask
+
+TASKS: dict[str, type[Task]] = {Text2SQLTask.name: Text2SQLTask}
+
+
+def make_task(config: TaskConfig, resources_dir: str | Path) -> Task:
+    """Build the task named by `task.name`, reading resources from `resources_dir`."""
+    try:
+        cls = TASKS[config.name]
+    except KeyError:
+        raise ConfigError(f"params.yaml: task.name: unknown task {config.name!r}; known: {', '.join(TASKS)}") from None
+    return cls.from_config(config, Path(resources_dir))
+
+
+__all__ = ["TASKS", "Score", "Task", "make_task"]

@@ -1,0 +1,115 @@
+"""Read-only, time-limited execution of untrusted SQL against a SQLite file.
+
+Three independent guards, so one mistake cannot open the database to writes:
+1. the file is opened with `mode=ro`;
+2. an authorizer allows only reads (SELECT, READ, FUNCTION, RECURSIVE) and denies writes, DDL,
+   ATTACH, PRAGMA, transactions and every other side effect;
+3. a progress handler aborts any statement past its wall-clock deadline, and a row cap bounds
+   the result.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_ALLOWED_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+}
+# Functions with side effects or that reach outside the database.
+_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+# Progress handler granularity, in SQLite VM instructions: small enough to stop within ms.
+_PROGRESS_STEPS = 1_000
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple, ...] = ()
+    error: str | None = None
+    """None on success; otherwise why the query did not produce a usable result."""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _authorizer(action, arg1, arg2, db_name, trigger):
+    if action not in _ALLOWED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+class ReadOnlyDatabase:
+    """One SQLite file, opened read-only; `execute` runs one untrusted statement safely."""
+
+    def __init__(self, path: str | Path, timeout_s: float = 5.0, max_rows: int = 10_000):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"database not found: {self.path}")
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._deadline = 0.0
+        self._conn.set_progress_handler(self._over_time, _PROGRESS_STEPS)
+        self._conn.set_authorizer(_authorizer)
+
+    def _over_time(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def execute(self, sql: str) -> QueryResult:
+        start = time.monotonic()
+        self._deadline = start + self.timeout_s
+        cursor = None
+        try:
+            cursor = self._conn.execute(sql)
+            rows = cursor.fetchmany(self.max_rows + 1)
+            columns = tuple(d[0] for d in cursor.description or ())
+        except sqlite3.OperationalError as e:
+            msg = str(e)
+            if msg == "interrupted":
+                msg = f"timeout: query ran longer than {self.timeout_s:g}s"
+            return QueryResult(error=msg, seconds=time.monotonic() - start)
+        except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as e:
+            # sqlite3.Warning: "You can only execute one statement at a time."
+            return QueryResult(error=str(e), seconds=time.monotonic() - start)
+        finally:
+            if cursor is not None:
+                cursor.close()
+            if self._conn.in_transaction:
+                self._conn.rollback()
+        seconds = time.monotonic() - start
+        if len(rows) > self.max_rows:
+            return QueryResult(error=f"result exceeds the row cap of {self.max_rows}", seconds=seconds)
+        return QueryResult(columns=columns, rows=tuple(tuple(r) for r in rows), seconds=seconds)
+
+    def schema_ddl(self) -> list[tuple[str, str]]:
+        """(table name, CREATE statement) for every user table, in creation order."""
+        self._deadline = time.monotonic() + self.timeout_s
+        rows = self._conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+        ).fetchall()
+        return [(name, sql) for name, sql in rows]
+
+    def columns(self) -> dict[str, list[str]]:
+        """Table name -> column names, read through the same read-only connection."""
+        self._deadline = time.monotonic() + self.timeout_s
+        tables = [name for name, _ in self.schema_ddl()]
+        out = {}
+        for table in tables:
+            cur = self._conn.execute(f'SELECT * FROM "{table}" LIMIT 0')
+            out[table] = [d[0] for d in cur.description]
+            cur.close()
+        return out
+
+    def close(self) -> None:
+        self._conn.close()

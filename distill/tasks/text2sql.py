@@ -1,0 +1,244 @@
+"""Text2SQL: natural-language questions to SQLite queries, graded by executing them read-only."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError, SqlglotError
+from sqlglot.optimizer.qualify import qualify
+
+from distill.config import TaskConfig
+from distill.examples import Example
+from distill.io import DataError, atomic_path
+from distill.tasks.base import Score, Task
+from distill.tasks.sql_compare import gold_is_ordered, results_match
+from distill.tasks.sql_exec import QueryResult, ReadOnlyDatabase
+
+SYSTEM_PROMPT = (
+    "You are an expert SQLite analyst. Answer the user's question with exactly one SQLite query "
+    "over the database below. Return only the SQL query, with no explanation.\n\n"
+    "Database schema:\n{schema}"
+)
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_SQL_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
+
+
+def extract_sql(text: str) -> str:
+    """The first SQL query in model text: fenced code preferred, prose and `;` trimmed."""
+    text = text.strip()
+    fences = _FENCE.findall(text)
+    if fences:
+        sql_fences = [body for lang, body in fences if lang.lower() in ("sql", "sqlite")]
+        text = (sql_fences or [body for _, body in fences])[0].strip()
+    match = _SQL_START.search(text)
+    if match:
+        text = text[match.start() :]
+    # Prose after the query usually follows a blank line; SQL from these models has none inside.
+    text = re.split(r"\n[ \t]*\n", text, maxsplit=1)[0]
+    # Cut at the first semicolon that ends a complete statement (not one inside a string).
+    for m in re.finditer(";", text):
+        if sqlite3.complete_statement(text[: m.end()]):
+            text = text[: m.start()]
+            break
+    return text.strip().rstrip(";").strip()
+
+
+def normalize_sql(sql: str) -> str | None:
+    """sqlglot's canonical SQLite rendering (keywords upper, identifiers lower), or None if unparsable."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except SqlglotError:
+        return None
+    return tree.sql(dialect="sqlite", normalize=True, comments=False)
+
+
+def _iter_statements(path: Path):
+    """Yield (first line number, statement) for each complete SQL statement in a script."""
+    buffer, start = "", None
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if start is None and line.strip() and not line.strip().startswith("--"):
+            start = lineno
+        buffer += line + "\n"
+        if start is not None and sqlite3.complete_statement(buffer):
+            yield start, buffer
+            buffer, start = "", None
+    if buffer.strip() and start is not None:
+        yield start, buffer
+
+
+class Text2SQLTask(Task):
+    """Each example names its database in `metadata.db`; databases live in `db_dir/<db>.sqlite`
+    (or `db_dir/<db>/<db>.sqlite`), or one `db_file` serves every example."""
+
+    name = "text2sql"
+
+    def __init__(
+        self,
+        db_dir: str | Path | None = None,
+        db_file: str | Path | None = None,
+        timeout_s: float = 5.0,
+        max_rows: int = 10_000,
+    ):
+        self.db_dir = Path(db_dir) if db_dir else None
+        self.db_file = Path(db_file) if db_file else None
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self._dbs: dict[Path, ReadOnlyDatabase] = {}
+        self._schemas: dict[Path, str] = {}
+        self._columns: dict[Path, dict[str, dict[str, str]]] = {}
+        self._gold: dict[tuple[Path, str], QueryResult] = {}
+
+    @classmethod
+    def from_config(cls, config: TaskConfig, resources_dir: Path) -> Text2SQLTask:
+        return cls(db_dir=resources_dir, timeout_s=config.sql_timeout_s, max_rows=config.sql_max_rows)
+
+    # -- resources -------------------------------------------------------------------------------
+    def build_resources(self, source_dir: Path, out_dir: Path) -> dict:
+        """Build `<out_dir>/<db>.sqlite` from each `<source_dir>/<db>/schema.sql` (+ `data.sql`)."""
+        source_dir, out_dir = Path(source_dir), Path(out_dir)
+        db_sources = sorted(p.parent for p in source_dir.glob("*/schema.sql"))
+        if not db_sources:
+            raise DataError(f"{source_dir}: no database found; expected <name>/schema.sql folders")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary = {}
+        for folder in db_sources:
+            target = out_dir / f"{folder.name}.sqlite"
+            with atomic_path(target) as tmp:
+                conn = sqlite3.connect(tmp)
+                try:
+                    for script in (folder / "schema.sql", folder / "data.sql"):
+                        if script.exists():
+                            self._run_script(conn, script)
+                    conn.commit()
+                    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+                    rows = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+                finally:
+                    conn.close()
+            summary[folder.name] = rows
+        return summary
+
+    @staticmethod
+    def _run_script(conn: sqlite3.Connection, script: Path) -> None:
+        for lineno, statement in _iter_statements(script):
+            try:
+                conn.execute(statement)
+            except sqlite3.Error as e:
+                raise DataError(f"{script}:{lineno}: {e}") from None
+
+    def _db_path(self, example: Example) -> Path:
+        if self.db_file is not None:
+            return self.db_file
+        name = example.metadata.get("db")
+        if not name:
+            raise DataError(f"example {example.id!r}: metadata.db is required to pick a database")
+        if self.db_dir is None:
+            raise DataError("no database given: pass a database file or a folder of databases")
+        for candidate in (self.db_dir / f"{name}.sqlite", self.db_dir / name / f"{name}.sqlite"):
+            if candidate.is_file():
+                return candidate
+        raise DataError(f"example {example.id!r}: database {name!r} not found as {self.db_dir}/{name}.sqlite")
+
+    def _db(self, example: Example) -> ReadOnlyDatabase:
+        path = self._db_path(example)
+        if path not in self._dbs:
+            self._dbs[path] = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows)
+        return self._dbs[path]
+
+    def schema_text(self, example: Example) -> str:
+        """The database's DDL, whitespace compacted, comments kept (they carry value domains)."""
+        path = self._db_path(example)
+        if path not in self._schemas:
+            ddl = self._db(example).schema_ddl()
+            lines = []
+            for _, sql in ddl:
+                for line in sql.splitlines():
+                    if line.strip():
+                        lines.append(("  " if line[:1].isspace() else "") + " ".join(line.split()))
+                lines[-1] += ";"
+            self._schemas[path] = "\n".join(lines)
+        return self._schemas[path]
+
+    def _schema_columns(self, example: Example) -> dict[str, dict[str, str]]:
+        path = self._db_path(example)
+        if path not in self._columns:
+            cols = self._db(example).columns()
+            self._columns[path] = {t.lower(): {c.lower(): "TEXT" for c in cs} for t, cs in cols.items()}
+        return self._columns[path]
+
+    def gold_result(self, example: Example) -> QueryResult:
+        key = (self._db_path(example), example.output)
+        if key not in self._gold:
+            self._gold[key] = self._db(example).execute(example.output)
+        return self._gold[key]
+
+    def check_example(self, example: Example, where: str) -> None:
+        try:
+            result = self.gold_result(example)
+        except DataError as e:
+            raise DataError(f"{where}: {e}") from None
+        if not result.ok:
+            raise DataError(f"{where}: gold SQL fails: {result.error}\n  SQL: {example.output}")
+
+    # -- prompting and extraction -----------------------------------------------------------------
+    def messages(self, example: Example) -> list[dict]:
+        return [
+            {"role": "system", "content": SYSTEM_PROMPT.format(schema=self.schema_text(example))},
+            {"role": "user", "content": example.input},
+        ]
+
+    def extract(self, text: str) -> str:
+        return extract_sql(text)
+
+    # -- validation and scoring -------------------------------------------------------------------
+    def validate(self, sql: str, example: Example) -> list[str]:
+        """Static checks with sqlglot (SQLite dialect): one SELECT statement over existing tables/columns."""
+        if not sql.strip():
+            return ["empty: no SQL found in the output"]
+        try:
+            trees = [t for t in sqlglot.parse(sql, read="sqlite") if t is not None]
+        except SqlglotError as e:
+            return [f"parse error: {str(e).splitlines()[0]}"]
+        if len(trees) != 1:
+            return [f"expected one statement, found {len(trees)}"]
+        tree = trees[0]
+        if not isinstance(tree, exp.Query):
+            return [f"not a query: {tree.key.upper()} statements are not allowed"]
+        schema = self._schema_columns(example)
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        problems = [
+            f"unknown table: {t.name}"
+            for t in tree.find_all(exp.Table)
+            if t.name and t.name.lower() not in schema and t.name.lower() not in ctes
+        ]
+        if problems:
+            return problems
+        try:
+            qualify(tree.copy(), schema=schema, dialect="sqlite", validate_qualify_columns=True)
+        except (OptimizeError, ParseError) as e:
+            return [f"schema: {str(e).splitlines()[0]}"]
+        except SqlglotError:
+            pass  # sqlglot cannot reason about this query; execution decides
+        return []
+
+    def score(self, text: str, example: Example) -> Score:
+        sql = self.extract(text)
+        if not sql:
+            return Score(prediction="", correct=False, valid=False, exact_match=False, error="no SQL found")
+        problems = self.validate(sql, example)
+        result = self._db(example).execute(sql)
+        gold = self.gold_result(example)
+        correct = result.ok and gold.ok and results_match(gold.rows, result.rows, gold_is_ordered(example.output))
+        gold_norm = normalize_sql(example.output)
+        exact = gold_norm is not None and normalize_sql(sql) == gold_norm
+        error = result.error or ("; ".join(problems) if problems else None)
+        return Score(prediction=sql, correct=correct, valid=result.ok and not problems, exact_match=exact, error=error)
+
+    def close(self) -> None:
+        for db in self._dbs.values():
+            db.close()
+        self._dbs.clear()

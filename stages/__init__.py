@@ -1,0 +1,19 @@
+"""Thin DVC stage entry points: `python -m stages.<name>`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from distill.config import ConfigError
+from distill.io import DataError
+from distill.models import ModelError
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage; known user errors print one clear line and exit 1 instead of a traceback."""
+    try:
+        main()
+    except (ConfigError, DataError, ModelError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

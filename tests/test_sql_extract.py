@@ -1,0 +1,33 @@
+import pytest
+
+from distill.tasks.text2sql import extract_sql, normalize_sql
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("SELECT 1", "SELECT 1"),
+        ("SELECT name FROM t;", "SELECT name FROM t"),
+        ("SELECT name FROM t;;  ", "SELECT name FROM t"),
+        ("```sql\nSELECT a\nFROM t\n```", "SELECT a\nFROM t"),
+        ("```\nSELECT a FROM t;\n```\nThis returns a.", "SELECT a FROM t"),
+        ("Here is the query:\n```sqlite\nSELECT a FROM t\n```", "SELECT a FROM t"),
+        ("To answer this, use: SELECT a FROM t WHERE b = 1; It filters rows.", "SELECT a FROM t WHERE b = 1"),
+        ("SELECT a FROM t\n\nThis query lists every a.", "SELECT a FROM t"),
+        ("SELECT 'x;y' FROM t; SELECT 2", "SELECT 'x;y' FROM t"),
+        ("with c as (select 1 as x) select x from c", "with c as (select 1 as x) select x from c"),
+        ("```python\nprint(1)\n```\n```sql\nSELECT 2\n```", "SELECT 2"),
+        ("I cannot answer that.", "I cannot answer that."),
+        ("", ""),
+    ],
+)
+def test_extract_sql(text, expected):
+    assert extract_sql(text) == expected
+
+
+def test_normalize_sql_ignores_case_and_whitespace():
+    assert normalize_sql("select  NAME from Employees where id=1") == normalize_sql(
+        "SELECT name\nFROM employees WHERE id = 1"
+    )
+    assert normalize_sql("SELECT name FROM t WHERE id = 1") != normalize_sql("SELECT name FROM t WHERE id = 2")
+    assert normalize_sql("SELEC nonsense (") is None

@@ -1,0 +1,61 @@
+from distill.examples import Example
+
+
+def _ex(question, sql, **metadata):
+    return Example(input=question, output=sql, metadata={"db": "hr", "difficulty": "easy", **metadata}, id="q1")
+
+
+def test_schema_prompt_puts_schema_in_system_message(tiny_task):
+    messages = tiny_task.messages(_ex("Who earns most?", "SELECT 1"))
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "CREATE TABLE employees" in messages[0]["content"]
+    assert "-- NULL for the top manager" in messages[0]["content"]
+    assert messages[1]["content"] == "Who earns most?"
+
+
+def test_validation_catches_unknown_tables_and_columns(tiny_task):
+    ex = _ex("q", "SELECT name FROM employees")
+    assert tiny_task.validate("SELECT name FROM employees", ex) == []
+    assert tiny_task.validate("SELECT e.name, d.name FROM employees e JOIN departments d "
+                              "ON e.department_id = d.department_id", ex) == []
+    assert tiny_task.validate("WITH top AS (SELECT name, salary FROM employees) SELECT name FROM top", ex) == []
+    assert tiny_task.validate("SELECT COUNT(*) AS n FROM employees ORDER BY n", ex) == []
+    assert tiny_task.validate("SELECT name FROM staff", ex) == ["unknown table: staff"]
+    # The classic small-model mistake: a real column on the wrong table.
+    problems = tiny_task.validate(
+        "SELECT d.salary FROM employees e JOIN departments d ON e.department_id = d.department_id", ex
+    )
+    assert problems and "salary" in problems[0]
+    assert tiny_task.validate("SELECT age FROM employees", ex)[0].startswith("schema:")
+    assert tiny_task.validate("SELEC name FRM employees", ex)[0].startswith(("parse error", "not a query"))
+    assert tiny_task.validate("DELETE FROM employees", ex) == ["not a query: DELETE statements are not allowed"]
+    assert tiny_task.validate("", ex) == ["empty: no SQL found in the output"]
+
+
+def test_score_by_execution(tiny_task):
+    ex = _ex("Names of employees in Sales", "SELECT name FROM employees WHERE department_id = 1")
+    same_result = tiny_task.score(
+        "```sql\nSELECT e.name FROM employees e JOIN departments d ON d.department_id = e.department_id "
+        "WHERE d.name = 'Sales';\n```", ex)
+    assert same_result.correct and same_result.valid and not same_result.exact_match
+    exact = tiny_task.score("select name from employees where department_id=1", ex)
+    assert exact.correct and exact.exact_match
+    wrong = tiny_task.score("SELECT name FROM employees", ex)
+    assert not wrong.correct and wrong.valid
+    broken = tiny_task.score("SELECT nme FROM employees", ex)
+    assert not broken.correct and not broken.valid and "nme" in broken.error
+    refused = tiny_task.score("I'm sorry, I can't help with that.", ex)
+    assert not refused.correct and not refused.valid
+
+
+def test_null_handling_question(tiny_task):
+    ex = _ex("Who has no salary on record?", "SELECT name FROM employees WHERE salary IS NULL")
+    assert tiny_task.score("SELECT name FROM employees WHERE salary IS NULL", ex).correct
+    assert not tiny_task.score("SELECT name FROM employees WHERE salary = NULL", ex).correct
+    assert tiny_task.score("SELECT name FROM employees WHERE COALESCE(salary, -1) = -1", ex).correct
+
+
+def test_ordered_gold_requires_order(tiny_task):
+    ex = _ex("Salaries high to low", "SELECT name FROM employees WHERE salary IS NOT NULL ORDER BY salary DESC")
+    assert tiny_task.score("SELECT name FROM employees WHERE salary > 0 ORDER BY salary DESC", ex).correct
+    assert not tiny_task.score("SELECT name FROM employees WHERE salary > 0 ORDER BY salary", ex).correct
