@@ -22,8 +22,7 @@ def main() -> None:
     write_json("metrics/eval.json", metrics)
     for name, m in metrics["models"].items():
         low, high = m["ci95"]
-        print(f"{name:>8}: execution accuracy {m['execution_accuracy']:.1%} "
-              f"(95% CI {low:.1%}–{high:.1%}, n={m['n']})")
+        print(f"{name:>8}: execution accuracy {m['execution_accuracy']:.1%} (95% CI {low:.1%}–{high:.1%}, n={m['n']})")
 
 
 if __name__ == "__main__":

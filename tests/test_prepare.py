@@ -42,8 +42,10 @@ def test_prepare_builds_database_and_stratified_split(tmp_path, tiny_source):
 def test_split_is_stratified_and_seeded():
     from distill.examples import Example
 
-    exs = [Example(input=str(i), output="x", metadata={"difficulty": d}, id=str(i))
-           for i, d in enumerate(["easy"] * 50 + ["medium"] * 30 + ["hard"] * 20)]
+    exs = [
+        Example(input=str(i), output="x", metadata={"difficulty": d}, id=str(i))
+        for i, d in enumerate(["easy"] * 50 + ["medium"] * 30 + ["hard"] * 20)
+    ]
     val, test = stratified_split(exs, 0.2, seed=7)
     assert len(val) == 20 and len(test) == 80
     assert sorted(e.difficulty for e in val).count("hard") == 4
@@ -57,11 +59,15 @@ def test_split_is_stratified_and_seeded():
         ('{"input": "Broken", "output": ', "seeds.jsonl:3: malformed JSON"),
         ('{"output": "SELECT 1", "metadata": {"difficulty": "easy", "db": "hr"}}', "seeds.jsonl:3: field 'input'"),
         ('{"input": "q?", "output": "SELECT 1", "metadata": {"db": "hr"}}', "seeds.jsonl:3: metadata.difficulty"),
-        ('{"input": "q?", "output": "SELECT 1", "metadata": {"difficulty": "trivial", "db": "hr"}}',
-         "seeds.jsonl:3: metadata.difficulty must be one of"),
+        (
+            '{"input": "q?", "output": "SELECT 1", "metadata": {"difficulty": "trivial", "db": "hr"}}',
+            "seeds.jsonl:3: metadata.difficulty must be one of",
+        ),
         (json.dumps(_seed(99, sql="SELECT salary FROM staff")), "seeds.jsonl:3: gold SQL fails: no such table: staff"),
-        (json.dumps({**_seed(98), "metadata": {"difficulty": "easy", "db": "nope"}}),
-         "seeds.jsonl:3: example 'seeds-0003': database 'nope' not found"),
+        (
+            json.dumps({**_seed(98), "metadata": {"difficulty": "easy", "db": "nope"}}),
+            "seeds.jsonl:3: example 'seeds-0003': database 'nope' not found",
+        ),
         (json.dumps(_seed(0)), "duplicate question"),
     ],
 )
@@ -76,7 +82,9 @@ def test_bad_seeds_name_file_and_line_and_write_nothing(tmp_path, tiny_source, l
 
 
 def test_bad_schema_script_names_file_and_line(tmp_path, tiny_source):
-    (tiny_source / "hr" / "data.sql").write_text("INSERT INTO departments VALUES (1, 'A');\n\nINSERT INTO nowhere VALUES (1);\n")
+    (tiny_source / "hr" / "data.sql").write_text(
+        "INSERT INTO departments VALUES (1, 'A');\n\nINSERT INTO nowhere VALUES (1);\n"
+    )
     seeds = write_jsonl(tmp_path / "seeds.jsonl", [_seed(0)])
     with pytest.raises(DataError, match=r"data.sql:3: no such table: nowhere"):
         prepare_seeds(*_configs(seeds, tiny_source), tmp_path / "prepared")
@@ -90,8 +98,9 @@ def test_prepare_stage_exits_nonzero_with_a_clear_message(tmp_path, tiny_source)
         f"task:\n  seeds: {seeds}\n  source_dir: {tiny_source}\nprepare:\n  seed: 1\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.prepare"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1
     assert f"error: {seeds}:2: malformed JSON" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -103,8 +112,7 @@ def test_shipped_seeds_are_valid_and_cover_the_range(tmp_path):
     """The demo seeds: >= 120, all gold SQL executes, nearly all non-empty, all difficulties."""
     from distill.tasks.text2sql import Text2SQLTask
 
-    cfg = TaskConfig(seeds=str(REPO / "data/seeds/text2sql/seeds.jsonl"),
-                     source_dir=str(REPO / "data/seeds/text2sql"))
+    cfg = TaskConfig(seeds=str(REPO / "data/seeds/text2sql/seeds.jsonl"), source_dir=str(REPO / "data/seeds/text2sql"))
     summary = prepare_seeds(cfg, PrepareConfig(), tmp_path / "prepared")
     assert summary["seeds"] >= 120
     assert set(summary["test"]["by_difficulty"]) == {"easy", "medium", "hard"}

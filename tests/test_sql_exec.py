@@ -68,8 +68,10 @@ def test_row_cap(db_path):
 
 def test_reads_work(db_path):
     db = ReadOnlyDatabase(db_path)
-    result = db.execute("SELECT d.name, COUNT(*) FROM employees e JOIN departments d USING (department_id) "
-                        "GROUP BY d.name ORDER BY d.name")
+    result = db.execute(
+        "SELECT d.name, COUNT(*) FROM employees e JOIN departments d USING (department_id) "
+        "GROUP BY d.name ORDER BY d.name"
+    )
     assert result.columns == ("name", "COUNT(*)")
     assert result.rows == (("Engineering", 1), ("Sales", 2), ("Support", 1))
     db.close()

@@ -16,8 +16,12 @@ def test_schema_prompt_puts_schema_in_system_message(tiny_task):
 def test_validation_catches_unknown_tables_and_columns(tiny_task):
     ex = _ex("q", "SELECT name FROM employees")
     assert tiny_task.validate("SELECT name FROM employees", ex) == []
-    assert tiny_task.validate("SELECT e.name, d.name FROM employees e JOIN departments d "
-                              "ON e.department_id = d.department_id", ex) == []
+    assert (
+        tiny_task.validate(
+            "SELECT e.name, d.name FROM employees e JOIN departments d ON e.department_id = d.department_id", ex
+        )
+        == []
+    )
     assert tiny_task.validate("WITH top AS (SELECT name, salary FROM employees) SELECT name FROM top", ex) == []
     assert tiny_task.validate("SELECT COUNT(*) AS n FROM employees ORDER BY n", ex) == []
     assert tiny_task.validate("SELECT name FROM staff", ex) == ["unknown table: staff"]
@@ -36,7 +40,9 @@ def test_score_by_execution(tiny_task):
     ex = _ex("Names of employees in Sales", "SELECT name FROM employees WHERE department_id = 1")
     same_result = tiny_task.score(
         "```sql\nSELECT e.name FROM employees e JOIN departments d ON d.department_id = e.department_id "
-        "WHERE d.name = 'Sales';\n```", ex)
+        "WHERE d.name = 'Sales';\n```",
+        ex,
+    )
     assert same_result.correct and same_result.valid and not same_result.exact_match
     exact = tiny_task.score("select name from employees where department_id=1", ex)
     assert exact.correct and exact.exact_match

@@ -20,8 +20,9 @@ def generate_answers(model: ChatModel, task: Task, examples: list[Example]) -> l
     return out
 
 
-def grade(task: Task, examples: list[Example], texts: list[str], model_name: str,
-          latencies: list[float | None] | None = None) -> list[dict]:
+def grade(
+    task: Task, examples: list[Example], texts: list[str], model_name: str, latencies: list[float | None] | None = None
+) -> list[dict]:
     """Grade model texts against the examples; one prediction record per example."""
     if len(texts) != len(examples):
         raise ValueError(f"{model_name}: {len(texts)} predictions for {len(examples)} examples")
@@ -29,20 +30,22 @@ def grade(task: Task, examples: list[Example], texts: list[str], model_name: str
     records = []
     for example, text, latency in zip(examples, texts, latencies, strict=True):
         score = task.score(text, example)
-        records.append({
-            "model": model_name,
-            "id": example.id,
-            "difficulty": example.difficulty,
-            "input": example.input,
-            "gold": example.output,
-            "raw_output": text,
-            "prediction": score.prediction,
-            "correct": score.correct,
-            "valid": score.valid,
-            "exact_match": score.exact_match,
-            "error": score.error,
-            "latency_s": None if latency is None else round(latency, 4),
-        })
+        records.append(
+            {
+                "model": model_name,
+                "id": example.id,
+                "difficulty": example.difficulty,
+                "input": example.input,
+                "gold": example.output,
+                "raw_output": text,
+                "prediction": score.prediction,
+                "correct": score.correct,
+                "valid": score.valid,
+                "exact_match": score.exact_match,
+                "error": score.error,
+                "latency_s": None if latency is None else round(latency, 4),
+            }
+        )
     return records
 
 

@@ -21,12 +21,19 @@ def _model_builders(params: Params) -> dict:
     ev = params.evaluate
     return {
         "base": lambda: HFChat(
-            "base", resolve_hf(params.student.model), batch_size=ev.batch_size,
-            max_new_tokens=ev.max_new_tokens, threads=ev.threads,
+            "base",
+            resolve_hf(params.student.model),
+            batch_size=ev.batch_size,
+            max_new_tokens=ev.max_new_tokens,
+            threads=ev.threads,
         ),
         "teacher": lambda: LlamaCppChat(
-            "teacher", resolve_gguf(params.teacher.model), n_ctx=params.teacher.n_ctx, threads=ev.threads,
-            temperature=params.teacher.temperature, max_tokens=params.teacher.max_tokens,
+            "teacher",
+            resolve_gguf(params.teacher.model),
+            n_ctx=params.teacher.n_ctx,
+            threads=ev.threads,
+            temperature=params.teacher.temperature,
+            max_tokens=params.teacher.max_tokens,
         ),
     }
 

@@ -8,8 +8,7 @@ from distill.inference.base import Generation
 
 
 class HFChat:
-    def __init__(self, name: str, checkpoint: str, batch_size: int = 8, max_new_tokens: int = 160,
-                 threads: int = 2):
+    def __init__(self, name: str, checkpoint: str, batch_size: int = 8, max_new_tokens: int = 160, threads: int = 2):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -15,8 +15,16 @@ from distill.models import GGUFSource
 class LlamaCppChat:
     batch_size = 1
 
-    def __init__(self, name: str, source: GGUFSource, n_ctx: int = 4096, threads: int = 2,
-                 temperature: float = 0.0, max_tokens: int = 256, seed: int = 0):
+    def __init__(
+        self,
+        name: str,
+        source: GGUFSource,
+        n_ctx: int = 4096,
+        threads: int = 2,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        seed: int = 0,
+    ):
         from llama_cpp import Llama
 
         self.name = name
