@@ -65,3 +65,30 @@ def test_ordered_gold_requires_order(tiny_task):
     ex = _ex("Salaries high to low", "SELECT name FROM employees WHERE salary IS NOT NULL ORDER BY salary DESC")
     assert tiny_task.score("SELECT name FROM employees WHERE salary > 0 ORDER BY salary DESC", ex).correct
     assert not tiny_task.score("SELECT name FROM employees WHERE salary > 0 ORDER BY salary", ex).correct
+
+
+def test_worked_examples_are_checked_and_shown_in_the_prompt(tiny_source, tmp_path):
+    from distill.tasks.text2sql import Text2SQLTask
+
+    (tiny_source / "hr" / "examples.jsonl").write_text(
+        '{"input": "How many departments are there?", "output": "SELECT COUNT(*) FROM departments"}\n'
+    )
+    task = Text2SQLTask(db_dir=tmp_path / "db")
+    task.build_resources(tiny_source, tmp_path / "db")
+    prompt = task.messages(_ex("q", "SELECT 1"))[0]["content"]
+    task.close()
+    assert prompt.index("CREATE TABLE") < prompt.index("Examples:")
+    assert "Question: How many departments are there?\nSQL: SELECT COUNT(*) FROM departments" in prompt
+
+
+def test_a_failing_worked_example_names_file_and_line(tiny_source, tmp_path):
+    import pytest
+
+    from distill.io import DataError
+    from distill.tasks.text2sql import Text2SQLTask
+
+    (tiny_source / "hr" / "examples.jsonl").write_text(
+        '{"input": "ok", "output": "SELECT 1"}\n{"input": "bad", "output": "SELECT wage FROM employees"}\n'
+    )
+    with pytest.raises(DataError, match=r"examples.jsonl:2: example SQL fails: no such column: wage"):
+        Text2SQLTask(db_dir=tmp_path / "db").build_resources(tiny_source, tmp_path / "db")

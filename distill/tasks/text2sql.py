@@ -12,17 +12,22 @@ from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
 from distill.config import TaskConfig
-from distill.examples import Example
-from distill.io import DataError, atomic_path
+from distill.examples import Example, read_examples
+from distill.io import DataError, atomic_path, write_jsonl
 from distill.tasks.base import Score, Task
 from distill.tasks.sql_compare import gold_is_ordered, results_match
 from distill.tasks.sql_exec import QueryResult, ReadOnlyDatabase
 
-SYSTEM_PROMPT = (
-    "You are an expert SQLite analyst. Answer the user's question with exactly one SQLite query "
-    "over the database below. Return only the SQL query, with no explanation.\n\n"
-    "Database schema:\n{schema}"
-)
+SYSTEM_PROMPT = """You are an expert SQLite analyst. Write one SQLite query that answers the user's question \
+over the database below.
+- Use only the tables and columns in the schema, and check which table each column belongs to.
+- Join only the tables the question needs, on the keys given by REFERENCES.
+- Dates are TEXT 'YYYY-MM-DD': use strftime('%Y', ...), BETWEEN or julianday(), never YEAR(), MONTH() or DATEDIFF().
+- Return exactly the columns the question asks for, each row once, and round only when it asks.
+- Answer with the SQL query only, no explanation.
+
+Database schema:
+{schema}{examples}"""
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _SQL_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
@@ -55,6 +60,10 @@ def normalize_sql(sql: str) -> str | None:
     except SqlglotError:
         return None
     return tree.sql(dialect="sqlite", normalize=True, comments=False)
+
+
+def _demonstrations_path(db: Path) -> Path:
+    return db.with_name(f"{db.stem}.examples.jsonl")
 
 
 def _iter_statements(path: Path):
@@ -90,6 +99,7 @@ class Text2SQLTask(Task):
         self.max_rows = max_rows
         self._dbs: dict[Path, ReadOnlyDatabase] = {}
         self._schemas: dict[Path, str] = {}
+        self._prompts: dict[Path, str] = {}
         self._columns: dict[Path, dict[str, dict[str, str]]] = {}
         self._gold: dict[tuple[Path, str], QueryResult] = {}
 
@@ -99,7 +109,8 @@ class Text2SQLTask(Task):
 
     # -- resources -------------------------------------------------------------------------------
     def build_resources(self, source_dir: Path, out_dir: Path) -> dict:
-        """Build `<out_dir>/<db>.sqlite` from each `<source_dir>/<db>/schema.sql` (+ `data.sql`)."""
+        """Build `<out_dir>/<db>.sqlite` from each `<source_dir>/<db>/schema.sql` (+ `data.sql`), plus the
+        worked examples shown in the prompt from `<db>/examples.jsonl` if present."""
         source_dir, out_dir = Path(source_dir), Path(out_dir)
         db_sources = sorted(p.parent for p in source_dir.glob("*/schema.sql"))
         if not db_sources:
@@ -120,7 +131,23 @@ class Text2SQLTask(Task):
                 finally:
                     conn.close()
             summary[folder.name] = rows
+            demos = folder / "examples.jsonl"
+            if demos.exists():
+                self._copy_demonstrations(demos, target)
         return summary
+
+    def _copy_demonstrations(self, source: Path, db: Path) -> None:
+        """Check the worked examples shown in the prompt (each must run), then store them beside the db."""
+        demos = read_examples(source)
+        checker = ReadOnlyDatabase(db, timeout_s=self.timeout_s, max_rows=self.max_rows)
+        try:
+            for demo in demos:
+                result = checker.execute(demo.output)
+                if not result.ok:
+                    raise DataError(f"{demo.source}: example SQL fails: {result.error}")
+        finally:
+            checker.close()
+        write_jsonl(_demonstrations_path(db), [{"input": d.input, "output": d.output} for d in demos])
 
     @staticmethod
     def _run_script(conn: sqlite3.Connection, script: Path) -> None:
@@ -148,6 +175,18 @@ class Text2SQLTask(Task):
         if path not in self._dbs:
             self._dbs[path] = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows)
         return self._dbs[path]
+
+    def system_prompt(self, example: Example) -> str:
+        """Instructions, the compact schema, and the database's worked examples if it has any."""
+        path = self._db_path(example)
+        if path not in self._prompts:
+            demos_path = _demonstrations_path(path)
+            demos = read_examples(demos_path) if demos_path.is_file() else []
+            examples = "".join(f"\nQuestion: {d.input}\nSQL: {d.output}\n" for d in demos)
+            self._prompts[path] = SYSTEM_PROMPT.format(
+                schema=self.schema_text(example), examples=f"\n\nExamples:{examples}" if demos else ""
+            )
+        return self._prompts[path]
 
     def schema_text(self, example: Example) -> str:
         """The database's DDL, whitespace compacted, comments kept (they carry value domains)."""
@@ -187,7 +226,7 @@ class Text2SQLTask(Task):
     # -- prompting and extraction -----------------------------------------------------------------
     def messages(self, example: Example) -> list[dict]:
         return [
-            {"role": "system", "content": SYSTEM_PROMPT.format(schema=self.schema_text(example))},
+            {"role": "system", "content": self.system_prompt(example)},
             {"role": "user", "content": example.input},
         ]
 

@@ -206,13 +206,13 @@ def main() -> None:
 
     # categories
     for i, (name, desc) in enumerate(CATEGORIES, start=1):
-        lines.append(insert("categories", ["id", "name", "description"], (i, name, desc)))
+        lines.append(insert("categories", ["category_id", "name", "description"], (i, name, desc)))
 
     # suppliers
     for i, (name, country, phone) in enumerate(SUPPLIERS, start=1):
         slug = "".join(ch for ch in name.lower() if ch.isalnum())[:16]
         email = f"sales@{slug}.example.com"
-        lines.append(insert("suppliers", ["id", "name", "country", "contact_email", "phone"],
+        lines.append(insert("suppliers", ["supplier_id", "name", "country", "contact_email", "phone"],
                             (i, name, country, email, phone)))
 
     # products
@@ -246,7 +246,7 @@ def main() -> None:
     for p in products:
         lines.append(insert(
             "products",
-            ["id", "name", "category_id", "supplier_id", "price", "stock_quantity",
+            ["product_id", "name", "category_id", "supplier_id", "price", "stock_quantity",
              "created_date", "discontinued_date"],
             (p["id"], p["name"], p["category_id"], p["supplier_id"], float(p["price"]),
              p["stock"], p["created"], p["discontinued"]),
@@ -276,7 +276,7 @@ def main() -> None:
         customers.append({"id": cid, "signup": signup, "activity": rng.choice([0, 0.6, 1, 1, 1.5, 2, 3, 5])})
         lines.append(insert(
             "customers",
-            ["id", "first_name", "last_name", "email", "phone", "city", "country", "signup_date"],
+            ["customer_id", "first_name", "last_name", "email", "phone", "city", "country", "signup_date"],
             (cid, first, last, email, phone, city, country, signup),
         ))
 
@@ -311,7 +311,7 @@ def main() -> None:
         orders.append({"id": oid, "customer_id": cid, "date": odate, "status": status, "shipped": shipped})
         lines.append(insert(
             "orders",
-            ["id", "customer_id", "order_date", "status", "payment_method", "shipped_date", "discount_code"],
+            ["order_id", "customer_id", "order_date", "status", "payment_method", "shipped_date", "discount_code"],
             (oid, cid, odate, status, payment, shipped, discount),
         ))
 
@@ -338,7 +338,7 @@ def main() -> None:
                 unit_price = round(unit_price / 1.05, 2)
             lines.append(insert(
                 "order_items",
-                ["id", "order_id", "product_id", "quantity", "unit_price"],
+                ["order_item_id", "order_id", "product_id", "quantity", "unit_price"],
                 (item_id, o["id"], p["id"], qty, float(unit_price)),
             ))
             if o["status"] == "delivered":
@@ -370,7 +370,7 @@ def main() -> None:
     for rid, (review_date, prod_id, cid, rating, comment) in enumerate(reviews, start=1):
         lines.append(insert(
             "reviews",
-            ["id", "product_id", "customer_id", "rating", "comment", "review_date"],
+            ["review_id", "product_id", "customer_id", "rating", "comment", "review_date"],
             (rid, prod_id, cid, rating, comment, review_date),
         ))
 

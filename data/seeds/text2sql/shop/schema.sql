@@ -1,13 +1,13 @@
 -- Online shop demo database (SQLite). Dates are TEXT in ISO format YYYY-MM-DD.
 
 CREATE TABLE categories (
-    id INTEGER PRIMARY KEY,
+    category_id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     description TEXT
 );
 
 CREATE TABLE suppliers (
-    id INTEGER PRIMARY KEY,
+    supplier_id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     country TEXT NOT NULL,
     contact_email TEXT NOT NULL,
@@ -15,10 +15,10 @@ CREATE TABLE suppliers (
 );
 
 CREATE TABLE products (
-    id INTEGER PRIMARY KEY,
+    product_id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
-    category_id INTEGER NOT NULL REFERENCES categories(id),
-    supplier_id INTEGER NOT NULL REFERENCES suppliers(id),
+    category_id INTEGER NOT NULL REFERENCES categories(category_id),
+    supplier_id INTEGER NOT NULL REFERENCES suppliers(supplier_id),
     price REAL NOT NULL,              -- current list price in USD
     stock_quantity INTEGER NOT NULL,  -- units currently in the warehouse
     created_date TEXT NOT NULL,       -- date the product was added to the catalog
@@ -26,7 +26,7 @@ CREATE TABLE products (
 );
 
 CREATE TABLE customers (
-    id INTEGER PRIMARY KEY,
+    customer_id INTEGER PRIMARY KEY,
     first_name TEXT NOT NULL,
     last_name TEXT NOT NULL,
     email TEXT NOT NULL UNIQUE,
@@ -37,8 +37,8 @@ CREATE TABLE customers (
 );
 
 CREATE TABLE orders (
-    id INTEGER PRIMARY KEY,
-    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    order_id INTEGER PRIMARY KEY,
+    customer_id INTEGER NOT NULL REFERENCES customers(customer_id),
     order_date TEXT NOT NULL,
     status TEXT NOT NULL,             -- 'pending', 'shipped', 'delivered', 'cancelled' or 'returned'
     payment_method TEXT NOT NULL,     -- 'credit_card', 'paypal' or 'bank_transfer'
@@ -47,17 +47,17 @@ CREATE TABLE orders (
 );
 
 CREATE TABLE order_items (
-    id INTEGER PRIMARY KEY,
-    order_id INTEGER NOT NULL REFERENCES orders(id),
-    product_id INTEGER NOT NULL REFERENCES products(id),
+    order_item_id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders(order_id),
+    product_id INTEGER NOT NULL REFERENCES products(product_id),
     quantity INTEGER NOT NULL,
     unit_price REAL NOT NULL          -- price paid per unit at the time of the order
 );
 
 CREATE TABLE reviews (
-    id INTEGER PRIMARY KEY,
-    product_id INTEGER NOT NULL REFERENCES products(id),
-    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    review_id INTEGER PRIMARY KEY,
+    product_id INTEGER NOT NULL REFERENCES products(product_id),
+    customer_id INTEGER NOT NULL REFERENCES customers(customer_id),
     rating INTEGER NOT NULL,          -- 1 (worst) to 5 (best)
     comment TEXT,                     -- NULL if the customer left only a rating
     review_date TEXT NOT NULL
