@@ -27,7 +27,7 @@ over the database below.
 - Answer with the SQL query only, no explanation.
 
 Database schema:
-{schema}{examples}"""
+{schema}"""
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _SQL_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
@@ -99,7 +99,7 @@ class Text2SQLTask(Task):
         self.max_rows = max_rows
         self._dbs: dict[Path, ReadOnlyDatabase] = {}
         self._schemas: dict[Path, str] = {}
-        self._prompts: dict[Path, str] = {}
+        self._demos: dict[Path, list[Example]] = {}
         self._columns: dict[Path, dict[str, dict[str, str]]] = {}
         self._gold: dict[tuple[Path, str], QueryResult] = {}
 
@@ -177,16 +177,16 @@ class Text2SQLTask(Task):
         return self._dbs[path]
 
     def system_prompt(self, example: Example) -> str:
-        """Instructions, the compact schema, and the database's worked examples if it has any."""
+        """Short SQLite rules and the compact schema of the example's database."""
+        return SYSTEM_PROMPT.format(schema=self.schema_text(example))
+
+    def worked_examples(self, example: Example) -> list[Example]:
+        """The database's worked examples (from `<db>/examples.jsonl`), shown before the question."""
         path = self._db_path(example)
-        if path not in self._prompts:
+        if path not in self._demos:
             demos_path = _demonstrations_path(path)
-            demos = read_examples(demos_path) if demos_path.is_file() else []
-            examples = "".join(f"\nQuestion: {d.input}\nSQL: {d.output}\n" for d in demos)
-            self._prompts[path] = SYSTEM_PROMPT.format(
-                schema=self.schema_text(example), examples=f"\n\nExamples:{examples}" if demos else ""
-            )
-        return self._prompts[path]
+            self._demos[path] = read_examples(demos_path) if demos_path.is_file() else []
+        return self._demos[path]
 
     def schema_text(self, example: Example) -> str:
         """The database's DDL, whitespace compacted, comments kept (they carry value domains)."""
@@ -225,10 +225,12 @@ class Text2SQLTask(Task):
 
     # -- prompting and extraction -----------------------------------------------------------------
     def messages(self, example: Example) -> list[dict]:
-        return [
-            {"role": "system", "content": self.system_prompt(example)},
-            {"role": "user", "content": example.input},
-        ]
+        # Worked examples go in as earlier chat turns: small chat models imitate an assistant turn
+        # far better than examples embedded in the system text, and the prefix stays cacheable.
+        messages = [{"role": "system", "content": self.system_prompt(example)}]
+        for demo in self.worked_examples(example):
+            messages += [{"role": "user", "content": demo.input}, {"role": "assistant", "content": demo.output}]
+        return messages + [{"role": "user", "content": example.input}]
 
     def extract(self, text: str) -> str:
         return extract_sql(text)

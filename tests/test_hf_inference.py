@@ -1,0 +1,54 @@
+"""The shared-prefix batching path gives exactly what plain one-at-a-time generation gives."""
+
+import pytest
+import torch
+
+from distill.inference.hf import HFChat, common_prefix_length
+
+
+def test_common_prefix_length_leaves_a_tail():
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert common_prefix_length([[7, 8]]) == 1
+    assert common_prefix_length([[1], [2]]) == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A 2-layer random llama with the SmolLM2 tokenizer (and its chat template)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from distill.models import resolve_hf
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_hf("smollm2-135m-instruct"))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+    )
+    path = tmp_path_factory.mktemp("tiny")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_batched_prefix_cache_matches_plain_generation(tiny_checkpoint):
+    system = {"role": "system", "content": "You answer with SQL over this schema: CREATE TABLE t (a INTEGER, b TEXT);"}
+    questions = ["How many rows?", "List every b value where a is above ten, please.", "Max a?"]
+    conversations = [[system, {"role": "user", "content": q}] for q in questions]
+    chat = HFChat("tiny", tiny_checkpoint, batch_size=3, max_new_tokens=12, threads=1)
+    batched = [g.text for g in chat.generate(conversations)]
+    assert len(chat._prefix) > 10  # the system block really was shared
+
+    plain = []
+    for messages in conversations:
+        ids = torch.tensor([chat._tokens(messages)])
+        with torch.inference_mode():
+            out = chat.model.generate(input_ids=ids, max_new_tokens=12, do_sample=False, pad_token_id=chat.pad_id)
+        plain.append(chat.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+    assert batched == plain
