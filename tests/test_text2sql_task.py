@@ -75,10 +75,13 @@ def test_worked_examples_are_checked_and_shown_in_the_prompt(tiny_source, tmp_pa
     )
     task = Text2SQLTask(db_dir=tmp_path / "db")
     task.build_resources(tiny_source, tmp_path / "db")
-    prompt = task.messages(_ex("q", "SELECT 1"))[0]["content"]
+    messages = task.messages(_ex("Who earns most?", "SELECT 1"))
     task.close()
-    assert prompt.index("CREATE TABLE") < prompt.index("Examples:")
-    assert "Question: How many departments are there?\nSQL: SELECT COUNT(*) FROM departments" in prompt
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "CREATE TABLE departments" in messages[0]["content"]
+    assert messages[1]["content"] == "How many departments are there?"
+    assert messages[2]["content"] == "SELECT COUNT(*) FROM departments"
+    assert messages[3]["content"] == "Who earns most?"
 
 
 def test_a_failing_worked_example_names_file_and_line(tiny_source, tmp_path):
@@ -92,3 +95,12 @@ def test_a_failing_worked_example_names_file_and_line(tiny_source, tmp_path):
     )
     with pytest.raises(DataError, match=r"examples.jsonl:2: example SQL fails: no such column: wage"):
         Text2SQLTask(db_dir=tmp_path / "db").build_resources(tiny_source, tmp_path / "db")
+
+
+def test_degenerate_deeply_nested_output_is_graded_not_crashed(tiny_task):
+    ex = _ex("q", "SELECT COUNT(*) FROM employees")
+    text = "SELECT " + "(" * 400 + "1" + ")" * 400 + " FROM employees"
+    score = tiny_task.score(text, ex)
+    assert not score.correct and not score.valid
+    unbalanced = tiny_task.score("SELECT COUNT(" + "(" * 400, ex)
+    assert not unbalanced.correct and not unbalanced.valid

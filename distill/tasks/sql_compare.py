@@ -57,7 +57,7 @@ def gold_is_ordered(gold_sql: str) -> bool:
     """True when the outermost query of `gold_sql` has ORDER BY, so row order is part of the answer."""
     try:
         tree = sqlglot.parse_one(gold_sql, read="sqlite")
-    except sqlglot.errors.ParseError:
+    except (sqlglot.errors.SqlglotError, RecursionError):
         return "order by" in gold_sql.lower()
     return isinstance(tree, exp.Query) and tree.args.get("order") is not None
 

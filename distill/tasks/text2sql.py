@@ -57,7 +57,7 @@ def normalize_sql(sql: str) -> str | None:
     """sqlglot's canonical SQLite rendering (keywords upper, identifiers lower), or None if unparsable."""
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-    except SqlglotError:
+    except (SqlglotError, RecursionError):  # RecursionError: degenerate output like "((((…"
         return None
     return tree.sql(dialect="sqlite", normalize=True, comments=False)
 
@@ -244,6 +244,8 @@ class Text2SQLTask(Task):
             trees = [t for t in sqlglot.parse(sql, read="sqlite") if t is not None]
         except SqlglotError as e:
             return [f"parse error: {str(e).splitlines()[0]}"]
+        except RecursionError:
+            return ["parse error: nested too deeply"]
         if len(trees) != 1:
             return [f"expected one statement, found {len(trees)}"]
         tree = trees[0]
@@ -262,7 +264,7 @@ class Text2SQLTask(Task):
             qualify(tree.copy(), schema=schema, dialect="sqlite", validate_qualify_columns=True)
         except (OptimizeError, ParseError) as e:
             return [f"schema: {str(e).splitlines()[0]}"]
-        except SqlglotError:
+        except (SqlglotError, RecursionError):
             pass  # sqlglot cannot reason about this query; execution decides
         return []
 
