@@ -10,9 +10,8 @@ from distill.models import BUNDLED, resolve_gguf, resolve_hf
 pytestmark = pytest.mark.integration
 
 QUESTION = Example(
-    input="What are the names of the employees in the Sales department?",
-    output="SELECT e.name FROM employees e JOIN departments d ON d.department_id = e.department_id "
-    "WHERE d.name = 'Sales'",
+    input="What is the highest salary of any employee?",
+    output="SELECT MAX(salary) FROM employees",
     metadata={"db": "hr", "difficulty": "easy"},
     id="q",
 )
