@@ -22,7 +22,9 @@ def _align_predictions(golds: list[Example], pred_path: Path) -> list[str]:
     for lineno, obj in preds:
         if not isinstance(obj.get("output"), str):
             raise DataError(f"{pred_path}:{lineno}: field 'output' (the predicted SQL) must be a string")
-    for key in ("id", "input"):
+    # Join on `id` only when the gold file sets ids itself (otherwise they are line-based).
+    keys = ("id", "input") if all(g.id_given for g in golds) else ("input",)
+    for key in keys:
         if preds and all(key in obj for _, obj in preds):
             table = {}
             for lineno, obj in preds:
@@ -48,6 +50,8 @@ def eval_sql(args: argparse.Namespace) -> int:
     texts = _align_predictions(golds, Path(args.pred))
     task = Text2SQLTask(db_dir=args.db_dir, db_file=args.db, timeout_s=args.timeout, max_rows=args.max_rows)
     try:
+        for gold in golds:  # a broken gold query must not silently count as a wrong prediction
+            task.check_example(gold, gold.source)
         records = grade(task, golds, texts, model_name=Path(args.pred).stem)
     finally:
         task.close()

@@ -22,6 +22,8 @@ class Example:
     id: str = ""
     source: str = field(default="", compare=False)
     """file:line it was read from, for error messages; not written out."""
+    id_given: bool = field(default=True, compare=False)
+    """False when `id` was assigned from the file and line rather than read."""
 
     @property
     def difficulty(self) -> str:
@@ -41,22 +43,33 @@ def example_from_dict(obj: dict, where: str, default_id: str = "") -> Example:
     if not isinstance(metadata, dict):
         raise DataError(f"{where}: field 'metadata' must be an object")
     difficulty = metadata.get("difficulty")
-    if difficulty is not None and difficulty not in DIFFICULTIES:
+    if "difficulty" in metadata and difficulty not in DIFFICULTIES:
         raise DataError(f"{where}: metadata.difficulty must be one of {DIFFICULTIES}, got {difficulty!r}")
     example_id = obj.get("id", default_id)
     if not isinstance(example_id, str | int):
         raise DataError(f"{where}: field 'id' must be a string")
-    return Example(input=obj["input"], output=obj["output"], metadata=metadata, id=str(example_id), source=where)
+    return Example(
+        input=obj["input"],
+        output=obj["output"],
+        metadata=metadata,
+        id=str(example_id),
+        source=where,
+        id_given="id" in obj,
+    )
 
 
 def read_examples(path: str | Path, require_difficulty: bool = False) -> list[Example]:
     """Read examples from JSONL; each error names the file and line."""
     path = Path(path)
     examples = []
+    seen_ids: dict[str, str] = {}
     for lineno, obj in read_jsonl_numbered(path):
         where = f"{path}:{lineno}"
         example = example_from_dict(obj, where, default_id=f"{path.stem}-{lineno:04d}")
         if require_difficulty and "difficulty" not in example.metadata:
             raise DataError(f"{where}: metadata.difficulty is required ({', '.join(DIFFICULTIES)})")
+        if example.id in seen_ids:
+            raise DataError(f"{where}: duplicate id {example.id!r} (first at {seen_ids[example.id]})")
+        seen_ids[example.id] = where
         examples.append(example)
     return examples

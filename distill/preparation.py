@@ -11,7 +11,7 @@ from pathlib import Path
 
 from distill.config import PrepareConfig, TaskConfig
 from distill.examples import Example, read_examples
-from distill.io import DataError, write_jsonl
+from distill.io import DataError, current_umask, write_jsonl
 from distill.tasks import make_task
 
 RESOURCES = "resources"
@@ -38,13 +38,13 @@ def stratified_split(examples: list[Example], fraction: float, seed: int) -> tup
     return sorted(held_out, key=lambda e: order[e.id]), sorted(rest, key=lambda e: order[e.id])
 
 
-def _check_unique(examples: list[Example], path: str) -> None:
+def _check_unique(examples: list[Example]) -> None:
     seen: dict[str, str] = {}
     for ex in examples:
         key = " ".join(ex.input.lower().split())
         if key in seen:
-            raise DataError(f"{path}: duplicate question in {ex.id} and {seen[key]}: {ex.input!r}")
-        seen[key] = ex.id
+            raise DataError(f"{ex.source}: duplicate question (first at {seen[key]}): {ex.input!r}")
+        seen[key] = ex.source
 
 
 def _split_summary(examples: list[Example]) -> dict:
@@ -63,7 +63,7 @@ def prepare_seeds(task_config: TaskConfig, config: PrepareConfig, out_dir: Path)
         examples = read_examples(task_config.seeds, require_difficulty=True)
         if not examples:
             raise DataError(f"{task_config.seeds}: no seed examples")
-        _check_unique(examples, task_config.seeds)
+        _check_unique(examples)
         task = make_task(task_config, staging / RESOURCES)
         resources = task.build_resources(Path(task_config.source_dir), staging / RESOURCES)
         try:
@@ -74,6 +74,7 @@ def prepare_seeds(task_config: TaskConfig, config: PrepareConfig, out_dir: Path)
         teacher_val, test = stratified_split(examples, config.teacher_val_fraction, config.seed)
         write_jsonl(staging / TEACHER_VAL, [e.to_dict() for e in teacher_val])
         write_jsonl(staging / TEST, [e.to_dict() for e in test])
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it 0700
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)

@@ -118,3 +118,20 @@ def test_module_entry_point(fixture_files):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["execution_accuracy"] == 1.0
+
+
+def test_eval_sql_refuses_a_failing_gold_query(fixture_files, capsys):
+    tmp, _ = fixture_files
+    gold = write_jsonl(tmp / "bad_gold.jsonl", [GOLD[0], {**GOLD[1], "output": "SELECT COUNT(*) FROM departmnts"}])
+    pred = write_jsonl(tmp / "pred.jsonl", [{"output": "SELECT 1"}] * 2)
+    code, _, err = _run(capsys, "eval-sql", "--gold", str(gold), "--pred", str(pred), "--db", str(tmp / "db/hr.sqlite"))
+    assert code == 1 and f"{gold}:2: gold SQL fails: no such table: departmnts" in err
+
+
+def test_predictions_with_ids_join_on_input_when_gold_has_no_ids(fixture_files, capsys):
+    tmp, gold = fixture_files
+    pred = write_jsonl(
+        tmp / "pred.jsonl", [{"id": 7, "input": g["input"], "output": g["output"]} for g in reversed(GOLD)]
+    )
+    code, out, _ = _run(capsys, "eval-sql", "--gold", str(gold), "--pred", str(pred), "--db", str(tmp / "db/hr.sqlite"))
+    assert code == 0 and json.loads(out)["execution_accuracy"] == 1.0

@@ -42,8 +42,18 @@ def test_batched_prefix_cache_matches_plain_generation(tiny_checkpoint):
     questions = ["How many rows?", "List every b value where a is above ten, please.", "Max a?"]
     conversations = [[system, {"role": "user", "content": q}] for q in questions]
     chat = HFChat("tiny", tiny_checkpoint, batch_size=3, max_new_tokens=12, threads=1)
+    chat.generate(conversations)  # warm: encodes the shared prefix once
+    seen_lengths = []
+    hook = chat.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen_lengths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
     batched = [g.text for g in chat.generate(conversations)]
-    assert len(chat._prefix) > 10  # the system block really was shared
+    hook.remove()
+    rows = [chat._tokens(m) for m in conversations]
+    prefix = len(chat._prefix)
+    assert prefix > 10
+    # The first forward pass of the batch sees only the questions, not the shared prefix again.
+    assert seen_lengths[0] == max(len(r) for r in rows) - prefix
 
     plain = []
     for messages in conversations:

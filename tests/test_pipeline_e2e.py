@@ -33,7 +33,6 @@ def repo_copy(tmp_path):
     _run(["git", "init", "-q"], dest)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["evaluate"].update(limit=3, max_new_tokens=48)
-    params["teacher"]["max_tokens"] = 96
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return dest
 

@@ -68,7 +68,15 @@ def test_split_is_stratified_and_seeded():
             json.dumps({**_seed(98), "metadata": {"difficulty": "easy", "db": "nope"}}),
             "seeds.jsonl:3: example 'seeds-0003': database 'nope' not found",
         ),
-        (json.dumps(_seed(0)), "duplicate question"),
+        (json.dumps(_seed(0)), "seeds.jsonl:3: duplicate question"),
+        (
+            '{"input": "q?", "output": "SELECT 1", "metadata": {"difficulty": null, "db": "hr"}}',
+            "seeds.jsonl:3: metadata.difficulty must be one of",
+        ),
+        (
+            '{"id": "seeds-0001", "input": "q?", "output": "SELECT 1", "metadata": {"difficulty": "easy", "db": "hr"}}',
+            "seeds.jsonl:3: duplicate id 'seeds-0001'",
+        ),
     ],
 )
 def test_bad_seeds_name_file_and_line_and_write_nothing(tmp_path, tiny_source, line3, message):

@@ -22,6 +22,12 @@ def test_float_tolerance_and_int_float_equality():
     assert not results_match([(10.5,)], [(10.51,)], ordered=False)
 
 
+def test_integers_are_exact():
+    assert not results_match([(1234567,)], [(1234568,)], ordered=True)
+    assert not results_match([(12345678901,)], [(12345678902,)], ordered=False)
+    assert results_match([(12345678901,)], [(12345678901.0,)], ordered=False)
+
+
 def test_null_safe():
     assert results_match([(None, 1)], [(None, 1)], ordered=False)
     assert not results_match([(None,)], [(0,)], ordered=False)

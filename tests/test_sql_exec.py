@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from distill.io import DataError
 from distill.tasks.sql_exec import ReadOnlyDatabase
 
 
@@ -77,6 +78,26 @@ def test_reads_work(db_path):
     db.close()
 
 
-def test_missing_database_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="database not found"):
+def test_missing_or_invalid_database_file(tmp_path):
+    with pytest.raises(DataError, match="database not found"):
         ReadOnlyDatabase(tmp_path / "nope.sqlite")
+    not_a_db = tmp_path / "gold.jsonl"
+    not_a_db.write_text('{"input": "q"}\n' * 100)
+    with pytest.raises(DataError, match="gold.jsonl: not a readable SQLite database"):
+        ReadOnlyDatabase(not_a_db)
+
+
+@pytest.mark.parametrize("sql", ["", "-- No employee earns that much.", "  ;  "])
+def test_empty_or_comment_only_statement_is_not_a_result(db_path, sql):
+    db = ReadOnlyDatabase(db_path)
+    assert db.execute(sql).error
+    db.close()
+
+
+def test_huge_values_are_refused(db_path):
+    db = ReadOnlyDatabase(db_path)
+    result = db.execute("SELECT zeroblob(5000000) FROM employees")
+    assert result.error and "too big" in result.error
+    # printf cannot build a 300 MB string either: SQLite gives NULL past the length limit.
+    assert db.execute("SELECT printf('%.*c', 300000000, 'x')").rows == ((None,),)
+    db.close()

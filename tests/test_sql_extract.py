@@ -19,6 +19,10 @@ from distill.tasks.text2sql import extract_sql, normalize_sql
         ("```python\nprint(1)\n```\n```sql\nSELECT 2\n```", "SELECT 2"),
         ("I cannot answer that.", "I cannot answer that."),
         ("", ""),
+        ("To select the names, run:\n\nSELECT name FROM t", "SELECT name FROM t"),
+        ("Here is the query with a join:\nSELECT a FROM t JOIN u ON t.x = u.x", "SELECT a FROM t JOIN u ON t.x = u.x"),
+        ("```sql SELECT a FROM t```", "SELECT a FROM t"),
+        ("Use `SELECT a FROM t` here.", "SELECT a FROM t"),
     ],
 )
 def test_extract_sql(text, expected):

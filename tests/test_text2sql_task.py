@@ -50,6 +50,9 @@ def test_score_by_execution(tiny_task):
     assert not wrong.correct and wrong.valid
     broken = tiny_task.score("SELECT nme FROM employees", ex)
     assert not broken.correct and not broken.valid and "nme" in broken.error
+    empty_gold = _ex("Who earns over 1000?", "SELECT name FROM employees WHERE salary > 1000")
+    comment_only = tiny_task.score("-- No employee earns more than 1000.", empty_gold)
+    assert not comment_only.correct and not comment_only.valid
     refused = tiny_task.score("I'm sorry, I can't help with that.", ex)
     assert not refused.correct and not refused.valid
 

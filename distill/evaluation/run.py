@@ -11,29 +11,39 @@ from distill.evaluation.metrics import summarize
 from distill.examples import read_examples
 from distill.inference.hf import HFChat
 from distill.inference.llamacpp import LlamaCppChat
-from distill.models import resolve_gguf, resolve_hf
+from distill.models import ModelError, resolve_gguf, resolve_hf
 from distill.preparation import RESOURCES, TEST
 from distill.tasks import make_task
 
 
+def _resolved(key: str, resolve, spec: str):
+    try:
+        return resolve(spec)
+    except ModelError as e:
+        raise ModelError(f"params.yaml: {key}: {e}") from None
+
+
 def _model_builders(params: Params) -> dict:
-    """Model name in metrics -> a function that loads it (loaded one at a time to bound memory)."""
+    """Model name in metrics -> a function that loads it (loaded one at a time to bound memory).
+
+    Every model answers greedily with the same answer-length cap, so only the model differs.
+    """
     ev = params.evaluate
     return {
         "base": lambda: HFChat(
             "base",
-            resolve_hf(params.student.model),
+            _resolved("student.model", resolve_hf, params.student.model),
             batch_size=ev.batch_size,
             max_new_tokens=ev.max_new_tokens,
             threads=ev.threads,
         ),
         "teacher": lambda: LlamaCppChat(
             "teacher",
-            resolve_gguf(params.teacher.model),
+            _resolved("teacher.model", resolve_gguf, params.teacher.model),
             n_ctx=params.teacher.n_ctx,
             threads=ev.threads,
-            temperature=params.teacher.temperature,
-            max_tokens=params.teacher.max_tokens,
+            temperature=0.0,
+            max_tokens=ev.max_new_tokens,
         ),
     }
 

@@ -57,7 +57,7 @@ class HFChat:
             if self._prefix:
                 with torch.inference_mode():
                     out = self.model(torch.tensor([self._prefix]), use_cache=True)
-                self._prefix_cache = out.past_key_values
+                self._prefix_cache = out.cache
         return self._prefix_cache
 
     def generate(self, conversations: list[list[dict]]) -> list[Generation]:

@@ -3,8 +3,8 @@
 Rules (documented in the README, so users can trust the numbers):
 - rows are compared as a multiset, or as a sequence when the gold query's outermost SELECT has
   ORDER BY;
-- numbers compare with a relative tolerance of 1e-6 (3 == 3.0, and float sums in another order
-  still match), NULL equals NULL, and text is compared exactly;
+- integers compare exactly; floats with a relative tolerance of 1e-6 (so 3 == 3.0, and float sums
+  taken in another order still match); NULL equals NULL; text is compared exactly;
 - column names are ignored and a permutation of the gold columns is accepted (`SELECT name, price`
   answers the same question as `SELECT price, name`); a different number of columns never matches.
 """
@@ -23,21 +23,24 @@ _MAX_PERMUTED_COLUMNS = 6
 
 
 def _canonical(value):
-    """A hashable, order-free key for one cell; numbers are rounded to 10 significant digits."""
+    """A hashable key for one cell: integers (and integral floats) exact, other floats as floats."""
     if value is None:
-        return (0, "")
-    if isinstance(value, bool | int | float):
-        number = float(value)
-        if math.isnan(number):
+        return (0, 0)
+    if isinstance(value, bool | int):
+        return (1, int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
             return (1, "nan")
-        return (1, float(f"{number:.10g}"))
+        if value.is_integer() and abs(value) < 2**53:
+            return (1, int(value))
+        return (1, value)
     if isinstance(value, bytes):
         return (3, value.hex())
     return (2, str(value))
 
 
 def _close(a, b) -> bool:
-    if a[0] == 1 and b[0] == 1 and isinstance(a[1], float) and isinstance(b[1], float):
+    if a[0] == b[0] == 1 and (isinstance(a[1], float) or isinstance(b[1], float)):
         return math.isclose(a[1], b[1], rel_tol=1e-6, abs_tol=1e-9)
     return a == b
 
@@ -45,12 +48,16 @@ def _close(a, b) -> bool:
 def _rows_match(gold: list[tuple], pred: list[tuple], ordered: bool) -> bool:
     if len(gold) != len(pred):
         return False
-    if ordered:
-        return all(all(_close(g, p) for g, p in zip(gr, pr, strict=True)) for gr, pr in zip(gold, pred, strict=True))
-    if Counter(gold) == Counter(pred):
-        return True
-    # Canonical rounding can split two nearly equal floats; fall back to a tolerant sorted match.
-    return _rows_match(sorted(gold), sorted(pred), ordered=True)
+    if not ordered:
+        if Counter(gold) == Counter(pred):
+            return True
+        # Floats that differ in the last digits hash differently; compare sorted, with tolerance.
+        gold, pred = sorted(gold, key=_sort_key), sorted(pred, key=_sort_key)
+    return all(all(_close(g, p) for g, p in zip(gr, pr, strict=True)) for gr, pr in zip(gold, pred, strict=True))
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple((kind, str(v)) if not isinstance(v, int | float) else (kind, "", v) for kind, v in row)
 
 
 def gold_is_ordered(gold_sql: str) -> bool:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.io import DataError
+
 _ALLOWED_ACTIONS = {
     sqlite3.SQLITE_SELECT,
     sqlite3.SQLITE_READ,
@@ -25,6 +27,7 @@ _ALLOWED_ACTIONS = {
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 # Progress handler granularity, in SQLite VM instructions: small enough to stop within ms.
 _PROGRESS_STEPS = 1_000
+_MAX_VALUE_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class ReadOnlyDatabase:
     def __init__(self, path: str | Path, timeout_s: float = 5.0, max_rows: int = 10_000):
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"database not found: {self.path}")
+            raise DataError(f"database not found: {self.path}")
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -62,6 +65,13 @@ class ReadOnlyDatabase:
         self._deadline = 0.0
         self._conn.set_progress_handler(self._over_time, _PROGRESS_STEPS)
         self._conn.set_authorizer(_authorizer)
+        # Bound any single value (e.g. printf('%.*c', 300000000, 'x')) so results fit in memory.
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _MAX_VALUE_BYTES)
+        try:
+            self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as e:
+            self._conn.close()
+            raise DataError(f"{self.path}: not a readable SQLite database ({e})") from None
 
     def _over_time(self) -> int:
         return 1 if time.monotonic() > self._deadline else 0
@@ -72,8 +82,10 @@ class ReadOnlyDatabase:
         cursor = None
         try:
             cursor = self._conn.execute(sql)
+            if cursor.description is None:  # an empty statement or a comment: nothing was asked
+                return QueryResult(error="not a query: it returns no result", seconds=time.monotonic() - start)
             rows = cursor.fetchmany(self.max_rows + 1)
-            columns = tuple(d[0] for d in cursor.description or ())
+            columns = tuple(d[0] for d in cursor.description)
         except sqlite3.OperationalError as e:
             msg = str(e)
             if msg == "interrupted":

@@ -31,26 +31,49 @@ Database schema:
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _SQL_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
+# A one-line fence (```sql SELECT 1```) or inline code (`SELECT 1`).
+_INLINE_FENCE = re.compile(r"```(?:sql|sqlite)?[ \t]*([^`\n]+?)[ \t]*```|`([^`\n]+)`", re.IGNORECASE)
+
+
+def _cut_statement(text: str) -> str:
+    """One statement from `text`: up to the first blank line, and the first `;` outside a string."""
+    # Prose after the query usually follows a blank line; SQL from these models has none inside.
+    text = re.split(r"\n[ \t]*\n", text, maxsplit=1)[0]
+    for m in re.finditer(";", text):
+        if sqlite3.complete_statement(text[: m.end()]):
+            text = text[: m.start()]
+            break
+    return text.strip().rstrip(";").strip().strip("`").strip()
+
+
+def _parses(sql: str) -> bool:
+    try:
+        return isinstance(sqlglot.parse_one(sql, read="sqlite"), exp.Query)
+    except (SqlglotError, RecursionError):
+        return False
 
 
 def extract_sql(text: str) -> str:
-    """The first SQL query in model text: fenced code preferred, prose and `;` trimmed."""
+    """The first SQL query in model text: fenced code preferred, prose, backticks and `;` trimmed.
+
+    Prose may itself contain "select" or "with" ("To select the names, run: …"), so every
+    candidate start is tried and the first that parses as a query wins; if none parses, the first
+    candidate is returned so the grader can report why it fails.
+    """
     text = text.strip()
     fences = _FENCE.findall(text)
     if fences:
         sql_fences = [body for lang, body in fences if lang.lower() in ("sql", "sqlite")]
         text = (sql_fences or [body for _, body in fences])[0].strip()
-    match = _SQL_START.search(text)
-    if match:
-        text = text[match.start() :]
-    # Prose after the query usually follows a blank line; SQL from these models has none inside.
-    text = re.split(r"\n[ \t]*\n", text, maxsplit=1)[0]
-    # Cut at the first semicolon that ends a complete statement (not one inside a string).
-    for m in re.finditer(";", text):
-        if sqlite3.complete_statement(text[: m.end()]):
-            text = text[: m.start()]
-            break
-    return text.strip().rstrip(";").strip()
+    inline = [m.group(1) or m.group(2) for m in _INLINE_FENCE.finditer(text)]
+    inline_sql = [code for code in inline if _SQL_START.match(code.strip())]
+    if inline_sql:
+        text = inline_sql[0]
+    candidates = [_cut_statement(text[m.start() :]) for m in _SQL_START.finditer(text)]
+    for candidate in candidates:
+        if _parses(candidate):
+            return candidate
+    return candidates[0] if candidates else _cut_statement(text)
 
 
 def normalize_sql(sql: str) -> str | None:
