@@ -74,7 +74,7 @@ def test_bundled_aliases_are_registered():
     assert len(models.BUNDLED["qwen2.5-coder-0.5b-instruct"].parts) == 6
 
 
-def test_paths_and_hub_ids(tmp_path):
+def test_paths_and_hub_ids(tmp_path, monkeypatch):
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
     assert resolve_gguf(str(gguf)).path == gguf
@@ -87,5 +87,9 @@ def test_paths_and_hub_ids(tmp_path):
     assert resolve_hf("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
     with pytest.raises(ModelError, match="not a bundled alias"):
         resolve_gguf("no-such-model")
-    with pytest.raises(ModelError, match="not a bundled alias"):
+    with pytest.raises(ModelError, match="model path './missing/folder/model' does not exist"):
         resolve_hf("./missing/folder/model")
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match="model path 'models/student' does not exist"):
+        resolve_hf("models/student")  # not taken for a hub id just because it has one slash
