@@ -40,12 +40,124 @@ class PrepareConfig:
     """Share of seeds (stratified by difficulty) held out to gate the teacher; the rest is test."""
 
 
+TEACHER_PROVIDERS = ("llamacpp", "openai", "anthropic", "hf")
+
+
 @dataclass(frozen=True)
 class TeacherConfig:
+    provider: str = "llamacpp"
+    """llamacpp (in-process GGUF), openai (OpenAI or any compatible server), anthropic, or hf."""
     model: str = "qwen2.5-coder-1.5b-instruct"
-    """A bundled alias, a local .gguf path, or a hub id `org/repo:file.gguf`."""
+    """llamacpp: a bundled alias, .gguf path or `org/repo:file.gguf`; hf: alias, folder or hub id;
+    openai/anthropic: the API model name."""
+    base_url: str | None = None
+    """openai: the server, e.g. http://localhost:8000/v1 (vLLM, Ollama, llama.cpp); anthropic: optional."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY).
+    Keys are never read from params."""
     n_ctx: int = 4096
     """llama.cpp context window."""
+    threads: int = 2
+    """CPU threads for an in-process teacher (llamacpp, hf)."""
+    concurrency: int = 8
+    """Calls in flight at once (API providers; in-process providers run one at a time)."""
+    timeout_s: float = 120.0
+    """Per-call timeout."""
+    max_retries: int = 5
+    """Retries per call on 429/5xx/timeouts (by the SDK) and on empty or malformed responses."""
+    budget_usd: float | None = 20.0
+    """Hard cap on spend for one stage run; null means no cap. Cached responses cost nothing."""
+    price_input_per_mtok: float | None = None
+    """USD per million input tokens; null = the known-model table in distill/teachers/ledger.py."""
+    price_output_per_mtok: float | None = None
+    """USD per million output tokens; null = the known-model table."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    min_accuracy: float = 0.8
+    """The teacher must reach this execution accuracy on the teacher-validation split."""
+
+
+@dataclass(frozen=True)
+class GenerationMix:
+    """Share of candidate examples per generation kind; normalized, so only ratios matter."""
+
+    novel: float = 0.3
+    paraphrase: float = 0.25
+    complexity: float = 0.15
+    schema_substitution: float = 0.05
+    direct: float = 0.25
+
+
+@dataclass(frozen=True)
+class SelfConsistencyConfig:
+    samples: int = 3
+    """Teacher answers drawn per candidate question; the execution-majority wins."""
+    temperature: float = 0.7
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    target_examples: int = 50
+    """Candidate questions to propose (before self-consistency and validation filter them)."""
+    mix: GenerationMix = field(default_factory=GenerationMix)
+    per_call: int = 5
+    """Candidates asked for in one proposal call."""
+    temperature: float = 0.9
+    """Sampling temperature for proposal calls."""
+    max_new_tokens: int = 800
+    """Cap for proposal calls (answers use evaluate.max_new_tokens)."""
+    self_consistency: SelfConsistencyConfig = field(default_factory=SelfConsistencyConfig)
+    seed: int = 0
+    dry_run: bool = False
+    """Estimate calls, tokens and USD, and call nothing."""
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    val_fraction: float = 0.1
+    """Share of the validated pairs held out as the training-time val split."""
+    seed: int = 0
+    near_duplicate_similarity: float = 0.9
+    """Questions at least this similar (difflib ratio, normalized text) count as duplicates."""
+    leakage_similarity: float = 0.9
+    """A training question or output this similar to a test one is leakage."""
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+    """peft target modules: `all-linear`, or a comma-separated list such as `q_proj,v_proj`."""
+
+
+TRAIN_METHODS = ("lora", "full")
+TRAIN_LOSSES = ("sft", "kd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = "lora"
+    """lora (peft adapter) or full (all weights)."""
+    loss: str = "sft"
+    """sft (cross-entropy on the completion); kd (soft labels from the teacher) is planned."""
+    lr: float = 2e-4
+    epochs: float = 3.0
+    batch_size: int = 2
+    grad_accum: int = 4
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_length: int = 2048
+    """Longer prompt+completion sequences are truncated (from the left of the prompt, never the answer)."""
+    scheduler: str = "cosine"
+    bf16: bool = False
+    """bf16 autocast; only where the CPU supports it (checked at start)."""
+    seed: int = 0
+    threads: int = 2
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
 
 @dataclass(frozen=True)
@@ -71,7 +183,11 @@ class Params:
     task: TaskConfig = field(default_factory=TaskConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
 
@@ -80,7 +196,46 @@ _CHECKS = {
     "task.sql_timeout_s": (lambda v: v > 0, "a number > 0"),
     "task.sql_max_rows": (lambda v: v >= 1, "an integer >= 1"),
     "prepare.teacher_val_fraction": (lambda v: 0 < v < 1, "a number strictly between 0 and 1"),
+    "teacher.provider": (lambda v: v in TEACHER_PROVIDERS, f"one of {', '.join(TEACHER_PROVIDERS)}"),
     "teacher.n_ctx": (lambda v: v >= 256, "an integer >= 256"),
+    "teacher.threads": (lambda v: v >= 1, "an integer >= 1"),
+    "teacher.concurrency": (lambda v: v >= 1, "an integer >= 1"),
+    "teacher.timeout_s": (lambda v: v > 0, "a number > 0"),
+    "teacher.max_retries": (lambda v: v >= 0, "an integer >= 0"),
+    "teacher.budget_usd": (lambda v: v >= 0, "a number >= 0, or null for no cap"),
+    "teacher.price_input_per_mtok": (lambda v: v >= 0, "a number >= 0, or null"),
+    "teacher.price_output_per_mtok": (lambda v: v >= 0, "a number >= 0, or null"),
+    "gate.min_accuracy": (lambda v: 0 <= v <= 1, "a number between 0 and 1"),
+    "generate.target_examples": (lambda v: v >= 1, "an integer >= 1"),
+    "generate.per_call": (lambda v: 1 <= v <= 20, "an integer from 1 to 20"),
+    "generate.temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2"),
+    "generate.max_new_tokens": (lambda v: v >= 16, "an integer >= 16"),
+    "generate.self_consistency.samples": (lambda v: v >= 1, "an integer >= 1"),
+    "generate.self_consistency.temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2"),
+    **{
+        f"generate.mix.{k}": (lambda v: v >= 0, "a share >= 0")
+        for k in ("novel", "paraphrase", "complexity", "schema_substitution", "direct")
+    },
+    "train.method": (lambda v: v in TRAIN_METHODS, f"one of {', '.join(TRAIN_METHODS)}"),
+    "train.loss": (lambda v: v in TRAIN_LOSSES, f"one of {', '.join(TRAIN_LOSSES)}"),
+    "train.lr": (lambda v: 0 < v < 1, "a learning rate in (0, 1)"),
+    "train.epochs": (lambda v: v > 0, "a number > 0"),
+    "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "train.grad_accum": (lambda v: v >= 1, "an integer >= 1"),
+    "train.warmup_ratio": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.weight_decay": (lambda v: v >= 0, "a number >= 0"),
+    "train.max_length": (lambda v: v >= 32, "an integer >= 32"),
+    "train.scheduler": (
+        lambda v: v in ("cosine", "linear", "constant", "constant_with_warmup"),
+        "cosine, linear, constant or constant_with_warmup",
+    ),
+    "train.threads": (lambda v: v >= 1, "an integer >= 1"),
+    "train.lora.r": (lambda v: v >= 1, "an integer >= 1"),
+    "train.lora.alpha": (lambda v: v >= 1, "an integer >= 1"),
+    "train.lora.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "validate.val_fraction": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "validate.near_duplicate_similarity": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "validate.leakage_similarity": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "evaluate.limit": (lambda v: v >= 0, "an integer >= 0 (0 = all)"),
     "evaluate.batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "evaluate.max_new_tokens": (lambda v: v >= 1, "an integer >= 1"),
@@ -144,4 +299,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: not found; run from the repository root") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    return _build(Params, data, "", str(path))
+    params = _build(Params, data, "", str(path))
+    if sum(dataclasses.asdict(params.generate.mix).values()) <= 0:
+        raise ConfigError(f"{path}: generate.mix: at least one kind needs a share > 0")
+    return params

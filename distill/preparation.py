@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from distill.config import PrepareConfig, TaskConfig
 from distill.examples import Example, read_examples
-from distill.io import DataError, current_umask, write_jsonl
+from distill.io import DataError, atomic_dir, write_jsonl
 from distill.tasks import make_task
 
 RESOURCES = "resources"
@@ -56,10 +53,7 @@ def prepare_seeds(task_config: TaskConfig, config: PrepareConfig, out_dir: Path)
 
     Raises DataError naming file:line for malformed seeds or gold outputs that fail.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as staging:
         examples = read_examples(task_config.seeds, require_difficulty=True)
         if not examples:
             raise DataError(f"{task_config.seeds}: no seed examples")
@@ -74,12 +68,6 @@ def prepare_seeds(task_config: TaskConfig, config: PrepareConfig, out_dir: Path)
         teacher_val, test = stratified_split(examples, config.teacher_val_fraction, config.seed)
         write_jsonl(staging / TEACHER_VAL, [e.to_dict() for e in teacher_val])
         write_jsonl(staging / TEST, [e.to_dict() for e in test])
-        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it 0700
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return {
         "seeds": len(examples),
         "resources": resources,

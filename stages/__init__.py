@@ -8,12 +8,13 @@ from collections.abc import Callable
 from distill.config import ConfigError
 from distill.io import DataError
 from distill.models import ModelError
+from distill.teachers.base import TeacherError
 
 
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage; known user errors print one clear line and exit 1 instead of a traceback."""
     try:
         main()
-    except (ConfigError, DataError, ModelError) as e:
+    except (ConfigError, DataError, ModelError, TeacherError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -1,6 +1,7 @@
 """Stage evaluate: base student and teacher on the test split, one harness, graded by execution.
 
-Outputs: data/eval/predictions.jsonl (every model's answer, graded), metrics/eval.json.
+Outputs: data/eval/predictions.jsonl (every model's answer, graded), metrics/eval.json (with red
+flags about the trained student).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from distill.io import write_json, write_jsonl
 from stages import run_stage
 
 PREPARED = Path("data/prepared")
+TEACHER_CACHE = Path("data/teacher_cache/evaluate")
+STUDENT = Path("models/student")
 
 
 def main() -> None:
     params = load_params()
-    metrics, records = evaluate_models(params, PREPARED)
+    metrics, records = evaluate_models(params, PREPARED, TEACHER_CACHE, STUDENT)
     write_jsonl("data/eval/predictions.jsonl", records)
     write_json("metrics/eval.json", metrics)
     for name, m in metrics["models"].items():

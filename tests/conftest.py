@@ -55,3 +55,68 @@ def tiny_task(tiny_source: Path, tmp_path: Path):
     task.build_resources(tiny_source, db_dir)
     yield task
     task.close()
+
+
+def copy_repo(dest: Path, keep_results: bool = False) -> Path:
+    """A copy of the repository's tracked files (no results unless asked), as a fresh git repo."""
+    import shutil
+    import subprocess
+
+    # Tracked files plus new ones not yet committed (but never ignored ones: data, caches).
+    listing = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    tracked = subprocess.run(listing, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for rel in tracked.splitlines():
+        if not keep_results and (rel == "dvc.lock" or rel.startswith("metrics/")):
+            continue
+        if rel.startswith("data/") and not rel.startswith("data/seeds/"):
+            continue  # stage outputs, possibly from a run in progress
+        if not (REPO / rel).exists():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, dest / rel)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def prepared_shop(tmp_path_factory) -> Path:
+    """The repository's seeds prepared (resources, teacher_val, test) once per session."""
+    from distill.config import load_params
+    from distill.preparation import prepare_seeds
+
+    params = load_params(REPO / "params.yaml")
+    out = tmp_path_factory.mktemp("prepared") / "prepared"
+    task_config = params.task.__class__(
+        **{
+            **params.task.__dict__,
+            "seeds": str(REPO / params.task.seeds),
+            "source_dir": str(REPO / params.task.source_dir),
+        }
+    )
+    prepare_seeds(task_config, params.prepare, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A 2-layer random llama with the SmolLM2 tokenizer (and its chat template)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from distill.models import resolve_hf
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_hf("smollm2-135m-instruct"))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+    )
+    path = tmp_path_factory.mktemp("tiny")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

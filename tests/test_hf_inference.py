@@ -1,6 +1,5 @@
 """The shared-prefix batching path gives exactly what plain one-at-a-time generation gives."""
 
-import pytest
 import torch
 
 from distill.inference.hf import HFChat, common_prefix_length
@@ -11,30 +10,6 @@ def test_common_prefix_length_leaves_a_tail():
     assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
     assert common_prefix_length([[7, 8]]) == 1
     assert common_prefix_length([[1], [2]]) == 0
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """A 2-layer random llama with the SmolLM2 tokenizer (and its chat template)."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from distill.models import resolve_hf
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_hf("smollm2-135m-instruct"))
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-    )
-    path = tmp_path_factory.mktemp("tiny")
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def test_batched_prefix_cache_matches_plain_generation(tiny_checkpoint):

@@ -1,68 +1,113 @@
-"""`dvc repro` end to end on a tiny override, in a temp copy of the repository."""
+"""The whole DAG end to end, as a user runs it, in a temp copy of the repository:
+`dvc exp run -S teacher.provider=openai -S teacher.base_url=…` against a local OpenAI-compatible
+server (a scripted teacher behind the real SDK), with a planted API key that must never leak."""
+
+from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
+import uuid
 
 import pytest
 import yaml
 
-from .conftest import REPO
+from .conftest import copy_repo
+from .fake_teacher import shop_teacher
+from .servers import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
 
+# Made at run time, so not even this file contains it.
+PLANTED_KEY = f"sk-e2e-{uuid.uuid4().hex}"
 
-def _run(cmd, cwd):
-    env = {**os.environ, "PYTHONPATH": str(cwd)}
+
+def _run(cmd, cwd, env=None):
+    env = {**os.environ, "PYTHONPATH": str(cwd), **(env or {})}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
 
 
 @pytest.fixture
 def repo_copy(tmp_path):
-    dest = tmp_path / "repo"
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    for rel in tracked.splitlines():
-        if rel in ("dvc.lock",) or rel.startswith("metrics/"):
-            continue  # start from no results at all
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, dest / rel)
-    _run(["git", "init", "-q"], dest)
+    dest = copy_repo(tmp_path / "repo")
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["evaluate"].update(limit=3, max_new_tokens=48)
+    params["train"].update(epochs=1, batch_size=4)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["git", "add", "-A"], dest)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], dest)
     return dest
 
 
 def _stale_stages(repo):
-    status = json.loads(_run([sys.executable, "-m", "dvc", "status", "--json"], repo) or "{}")
+    status = json.loads(_run([sys.executable, "-m", "dvc", "status", "--json"], repo).strip() or "{}")
     return sorted(status)
 
 
-def test_repro_writes_metrics_then_is_cached_and_params_are_precise(repo_copy):
-    _run([sys.executable, "-m", "dvc", "repro"], repo_copy)
-    metrics = json.loads((repo_copy / "metrics/eval.json").read_text())
-    assert metrics["n"] == 3
-    assert set(metrics["models"]) == {"base", "teacher"}
-    for block in metrics["models"].values():
-        assert block["n"] == 3 and 0.0 <= block["execution_accuracy"] <= 1.0
-        assert block["ci95"][0] <= block["execution_accuracy"] <= block["ci95"][1]
-    predictions = (repo_copy / "data/eval/predictions.jsonl").read_text().splitlines()
-    assert len(predictions) == 6
-    assert (repo_copy / "data/prepared/resources/shop.sqlite").is_file()
+def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
+    env = {"OPENAI_API_KEY": PLANTED_KEY}
+    with FakeOpenAIServer(responder=shop_teacher(repo_copy), require_api_key=PLANTED_KEY) as srv:
+        log = _run(
+            [
+                sys.executable,
+                "-m",
+                "dvc",
+                "exp",
+                "run",
+                "-S",
+                "teacher.provider=openai",
+                "-S",
+                f"teacher.base_url={srv.base_url}",
+                "-S",
+                "teacher.model=fake-teacher",
+                "-S",
+                "generate.target_examples=20",
+            ],
+            repo_copy,
+            env,
+        )
+        assert srv.outcomes["ok"] > 0 and srv.outcomes.get("401", 0) == 0
+        calls = srv.attempts
 
-    # Nothing to do right after a run.
-    assert _stale_stages(repo_copy) == []
-    assert "didn't change" in _run([sys.executable, "-m", "dvc", "repro"], repo_copy)
+        gate = json.loads((repo_copy / "metrics/teacher_gate.json").read_text())
+        assert gate["pass"] and gate["n"] == 29 and gate["teacher"] == "openai:fake-teacher"
+        generated = json.loads((repo_copy / "metrics/generate.json").read_text())
+        assert generated["totals"]["kept"] > 0 and generated["teacher_usage"]["calls"] > 0
+        validated = json.loads((repo_copy / "metrics/validate.json").read_text())
+        train = (repo_copy / "data/validated/train.jsonl").read_text().splitlines()
+        assert validated["train"] == len(train) > 0
+        evaluated = json.loads((repo_copy / "metrics/eval.json").read_text())
+        assert evaluated["n"] == 3 and set(evaluated["models"]) == {"base", "student", "teacher"}
+        assert evaluated["models"]["teacher"]["execution_accuracy"] == 1.0  # the scripted teacher knows the golds
+        assert len((repo_copy / "data/eval/predictions.jsonl").read_text().splitlines()) == 9
+        assert {f["flag"] for f in evaluated["red_flags"]} >= {"student_below_50"}
+        trained = json.loads((repo_copy / "metrics/train.json").read_text())
+        assert trained["steps"] >= 1 and trained["train_examples"] == validated["train"]
+        assert (repo_copy / "models/student/adapter_config.json").is_file()
+        assert (repo_copy / "dvclive/metrics.json").is_file()
 
-    # An evaluate param makes only evaluate stale; a prepare param makes prepare stale (and
-    # evaluate follows once prepare's outputs change).
+        # Nothing to do right after a run, and a re-run would call nobody.
+        assert _stale_stages(repo_copy) == []
+        _run([sys.executable, "-m", "dvc", "repro", "-f", "generate"], repo_copy, env)
+        assert srv.attempts == calls, "a forced re-run of generate must replay from the cache"
+
+    # The key was sent to the server, and written nowhere: outputs, caches, metrics, lock, logs.
+    assert PLANTED_KEY not in log
+    for path in repo_copy.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(repo_copy).parts:
+            assert PLANTED_KEY.encode() not in path.read_bytes(), f"secret leaked into {path}"
+
+    # Params are precise: each change makes exactly the stages that read it stale.
     params_path = repo_copy / "params.yaml"
     original = params_path.read_text()
     params_path.write_text(original.replace("limit: 3", "limit: 2"))
     assert _stale_stages(repo_copy) == ["evaluate"]
-    params_path.write_text(original.replace("seed: 42", "seed: 7"))
-    assert _stale_stages(repo_copy) == ["prepare"]
+    params_path.write_text(original.replace("near_duplicate_similarity: 0.9", "near_duplicate_similarity: 0.8"))
+    assert _stale_stages(repo_copy) == ["validate"]
+    params_path.write_text(original.replace("min_accuracy: 0.8", "min_accuracy: 0.7"))
+    assert _stale_stages(repo_copy) == ["teacher_gate"]
+    params_path.write_text(original.replace("lr: 0.0002", "lr: 0.0001"))
+    assert _stale_stages(repo_copy) == ["train"]

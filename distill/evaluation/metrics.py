@@ -43,3 +43,22 @@ def summarize(records: list[dict]) -> dict:
     if latencies:
         out["mean_latency_s"] = round(sum(latencies) / len(latencies), 4)
     return out
+
+
+def red_flags(models: dict) -> list[dict]:
+    """Warnings a user must not miss when a trained student is in the table."""
+    if "student" not in models:
+        return []
+    student = models["student"]["execution_accuracy"]
+    flags = []
+    if student < 0.5:
+        flags.append({"flag": "student_below_50", "message": f"student at {student:.1%}: a training or data problem"})
+    if "teacher" in models and student > models["teacher"]["execution_accuracy"]:
+        flags.append(
+            {"flag": "student_above_teacher", "message": "student beats its teacher: suspect leakage or overfitting"}
+        )
+    if "base" in models and abs(student - models["base"]["execution_accuracy"]) <= 0.02:
+        flags.append(
+            {"flag": "student_same_as_base", "message": "student within 2 points of the base: training did nothing"}
+        )
+    return flags

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 from distill.inference.base import Generation
 
@@ -24,10 +25,29 @@ def common_prefix_length(rows: list[list[int]]) -> int:
     return n
 
 
+def load_causal_lm(checkpoint: str):
+    """A transformers model in fp32: a checkpoint folder or hub id, or a trained student folder
+    holding a peft adapter, which is applied to its base model and merged for fast inference."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(checkpoint)
+    if (folder / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        from distill.models import resolve_hf
+        from distill.training.sft import load_card
+
+        # The card names the base by its spec (an alias), so the folder works on any machine.
+        base = AutoModelForCausalLM.from_pretrained(resolve_hf(load_card(folder)["base_model"]), dtype=torch.float32)
+        return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    return AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+
+
 class HFChat:
     def __init__(self, name: str, checkpoint: str, batch_size: int = 8, max_new_tokens: int = 160, threads: int = 2):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         torch.set_num_threads(threads)
         self.name = name
@@ -37,7 +57,7 @@ class HFChat:
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
-        self.model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+        self.model = load_causal_lm(checkpoint)
         self.model.eval()
         self._prefix: list[int] = []
         self._prefix_cache = None

@@ -12,6 +12,18 @@ from distill.inference.base import Generation
 from distill.models import GGUFSource
 
 
+def load_llama(source: GGUFSource, n_ctx: int = 4096, threads: int = 2, seed: int = 0, logits_all: bool = False):
+    """A llama_cpp.Llama for a resolved GGUF (local file or hub file)."""
+    from llama_cpp import Llama
+
+    common = dict(
+        n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed, logits_all=logits_all, verbose=False
+    )
+    if source.path is not None:
+        return Llama(model_path=str(source.path), **common)
+    return Llama.from_pretrained(repo_id=source.repo_id, filename=source.filename, **common)
+
+
 class LlamaCppChat:
     batch_size = 1
 
@@ -25,14 +37,8 @@ class LlamaCppChat:
         max_tokens: int = 256,
         seed: int = 0,
     ):
-        from llama_cpp import Llama
-
         self.name = name
-        common = dict(n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed, verbose=False)
-        if source.path is not None:
-            self._llm = Llama(model_path=str(source.path), **common)
-        else:
-            self._llm = Llama.from_pretrained(repo_id=source.repo_id, filename=source.filename, **common)
+        self._llm = load_llama(source, n_ctx=n_ctx, threads=threads, seed=seed)
         self.temperature = temperature
         self.max_tokens = max_tokens
 

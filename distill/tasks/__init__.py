@@ -5,19 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.config import ConfigError, TaskConfig
-from distill.tasks.base import Score, Task
+from distill.tasks.base import Problem, Score, Task
 from distill.tasks.text2sql import Text2SQLTask
 
 TASKS: dict[str, type[Task]] = {Text2SQLTask.name: Text2SQLTask}
 
 
-def make_task(config: TaskConfig, resources_dir: str | Path) -> Task:
-    """Build the task named by `task.name`, reading resources from `resources_dir`."""
+def make_task(config: TaskConfig, resources_dir: str | Path, *extra_dirs: str | Path) -> Task:
+    """Build the task named by `task.name`, reading resources from `resources_dir` (the prepared
+    ones) and `extra_dirs` (for example databases invented during generation)."""
     try:
         cls = TASKS[config.name]
     except KeyError:
         raise ConfigError(f"params.yaml: task.name: unknown task {config.name!r}; known: {', '.join(TASKS)}") from None
-    return cls.from_config(config, Path(resources_dir))
+    return cls.from_config(config, Path(resources_dir), tuple(Path(d) for d in extra_dirs))
 
 
-__all__ = ["TASKS", "Score", "Task", "make_task"]
+__all__ = ["TASKS", "Problem", "Score", "Task", "make_task"]

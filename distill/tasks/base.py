@@ -7,7 +7,9 @@ touches its own module and never a stage.
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +31,24 @@ class Score:
     """Why it is invalid or could not run, if so."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why an example cannot be trained on: a stable reason code for metrics, and the detail."""
+
+    reason: str
+    detail: str = ""
+
+
 class Task(ABC):
     name: str
+    generation_kinds: tuple[str, ...] = ()
+    """The synthetic-data kinds this task can prompt for (see `proposal_messages`)."""
 
     @classmethod
     @abstractmethod
-    def from_config(cls, config: TaskConfig, resources_dir: Path) -> Task:
-        """The task as the stages use it, with resources built by `prepare` in `resources_dir`."""
+    def from_config(cls, config: TaskConfig, resources_dir: Path, extra_dirs: tuple[Path, ...] = ()) -> Task:
+        """The task as the stages use it, with resources built by `prepare` in `resources_dir`
+        (and by `generate` in `extra_dirs`)."""
 
     @abstractmethod
     def build_resources(self, source_dir: Path, out_dir: Path) -> dict:
@@ -59,6 +72,35 @@ class Task(ABC):
     @abstractmethod
     def score(self, text: str, example: Example) -> Score:
         """Extract, validate and grade a model's text against the example's gold output."""
+
+    # -- synthetic data ---------------------------------------------------------------------------
+    def pick_seeds(self, kind: str, pool: list[Example], rng: random.Random) -> list[Example]:
+        """The seeds one proposal call shows the teacher: one for per-question kinds, else a few."""
+        if kind in ("paraphrase", "complexity"):
+            return [rng.choice(pool)]
+        return rng.sample(pool, min(4, len(pool)))
+
+    @abstractmethod
+    def proposal_messages(self, kind: str, seeds: list[Example], count: int) -> list[dict]:
+        """The teacher prompt asking for `count` new candidates of `kind`, built from `seeds`."""
+
+    @abstractmethod
+    def parse_proposals(self, text: str, kind: str, seeds: list[Example], workspace: Path) -> list[Example]:
+        """Candidates from a proposal response. `output` is the proposed answer, or "" when the kind
+        asks for questions only. Resources a candidate needs (a new database) go in `workspace`."""
+
+    @abstractmethod
+    def answer_signature(self, output: str, example: Example) -> Hashable | None:
+        """What executing `output` for `example` yields, as a hashable value, so answers can be
+        voted on by behaviour rather than text; None when it does not run."""
+
+    @abstractmethod
+    def problems(self, example: Example) -> list[Problem]:
+        """Everything that makes a synthetic example unfit for training (empty = fit)."""
+
+    @abstractmethod
+    def normalize_output(self, output: str) -> str:
+        """A canonical form of an answer, for duplicate and leakage checks."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release open resources (database handles, sandboxes)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
+from collections.abc import Hashable
 from pathlib import Path
 
 import sqlglot
@@ -14,15 +16,18 @@ from sqlglot.optimizer.qualify import qualify
 from distill.config import TaskConfig
 from distill.examples import Example, read_examples
 from distill.io import DataError, atomic_path, write_jsonl
-from distill.tasks.base import Score, Task
+from distill.tasks import text2sql_generation as gen
+from distill.tasks.base import Problem, Score, Task
 from distill.tasks.sql_compare import gold_is_ordered, results_match
 from distill.tasks.sql_exec import QueryResult, ReadOnlyDatabase
 
 SYSTEM_PROMPT = """You are an expert SQLite analyst. Write one SQLite query that answers the user's question \
 over the database below.
 - Use only the tables and columns in the schema, and check which table each column belongs to.
-- Join only the tables the question needs, on the keys given by REFERENCES.
+- Join only the tables the question needs, on the keys given by REFERENCES; \
+every alias you use must be defined in FROM or JOIN.
 - Dates are TEXT 'YYYY-MM-DD': use strftime('%Y', ...), BETWEEN or julianday(), never YEAR(), MONTH() or DATEDIFF().
+- SQLite divides integers as integers: write 100.0 * part / total for percentages and averages of counts.
 - Return exactly the columns the question asks for, each row once, and round only when it asks.
 - Answer with the SQL query only, no explanation.
 
@@ -103,11 +108,27 @@ def _iter_statements(path: Path):
         yield start, buffer
 
 
+def _reason_code(problem: str) -> str:
+    """A stable reject reason for a `validate` message."""
+    for prefix, code in (
+        ("parse error", "parse_error"),
+        ("empty", "empty_output"),
+        ("expected one statement", "multiple_statements"),
+        ("not a query", "not_a_query"),
+        ("unknown table", "unknown_table"),
+        ("schema", "unknown_column"),
+    ):
+        if problem.startswith(prefix):
+            return code
+    return "invalid_sql"
+
+
 class Text2SQLTask(Task):
     """Each example names its database in `metadata.db`; databases live in `db_dir/<db>.sqlite`
     (or `db_dir/<db>/<db>.sqlite`), or one `db_file` serves every example."""
 
     name = "text2sql"
+    generation_kinds = gen.KINDS
 
     def __init__(
         self,
@@ -115,8 +136,10 @@ class Text2SQLTask(Task):
         db_file: str | Path | None = None,
         timeout_s: float = 5.0,
         max_rows: int = 10_000,
+        extra_db_dirs: tuple[Path, ...] = (),
     ):
         self.db_dir = Path(db_dir) if db_dir else None
+        self.extra_db_dirs = tuple(Path(d) for d in extra_db_dirs)
         self.db_file = Path(db_file) if db_file else None
         self.timeout_s = timeout_s
         self.max_rows = max_rows
@@ -127,8 +150,10 @@ class Text2SQLTask(Task):
         self._gold: dict[tuple[Path, str], QueryResult] = {}
 
     @classmethod
-    def from_config(cls, config: TaskConfig, resources_dir: Path) -> Text2SQLTask:
-        return cls(db_dir=resources_dir, timeout_s=config.sql_timeout_s, max_rows=config.sql_max_rows)
+    def from_config(cls, config: TaskConfig, resources_dir: Path, extra_dirs: tuple[Path, ...] = ()) -> Text2SQLTask:
+        return cls(
+            db_dir=resources_dir, timeout_s=config.sql_timeout_s, max_rows=config.sql_max_rows, extra_db_dirs=extra_dirs
+        )
 
     # -- resources -------------------------------------------------------------------------------
     def build_resources(self, source_dir: Path, out_dir: Path) -> dict:
@@ -188,9 +213,10 @@ class Text2SQLTask(Task):
             raise DataError(f"example {example.id!r}: metadata.db is required to pick a database")
         if self.db_dir is None:
             raise DataError("no database given: pass a database file or a folder of databases")
-        for candidate in (self.db_dir / f"{name}.sqlite", self.db_dir / name / f"{name}.sqlite"):
-            if candidate.is_file():
-                return candidate
+        for folder in (self.db_dir, *self.extra_db_dirs):
+            for candidate in (folder / f"{name}.sqlite", folder / name / f"{name}.sqlite"):
+                if candidate.is_file():
+                    return candidate
         raise DataError(f"example {example.id!r}: database {name!r} not found as {self.db_dir}/{name}.sqlite")
 
     def _db(self, example: Example) -> ReadOnlyDatabase:
@@ -303,6 +329,71 @@ class Text2SQLTask(Task):
         exact = gold_norm is not None and normalize_sql(sql) == gold_norm
         error = result.error or ("; ".join(problems) if problems else None)
         return Score(prediction=sql, correct=correct, valid=result.ok and not problems, exact_match=exact, error=error)
+
+    # -- synthetic data -----------------------------------------------------------------------------
+    def pick_seeds(self, kind: str, pool: list[Example], rng: random.Random) -> list[Example]:
+        return gen.pick_seeds(kind, pool, rng)  # all seeds of one call come from one database
+
+    def proposal_messages(self, kind: str, seeds: list[Example], count: int) -> list[dict]:
+        schema = self.schema_text(seeds[0])
+        return [
+            {"role": "system", "content": gen.GENERATION_SYSTEM.format(schema=schema)},
+            {"role": "user", "content": gen.proposal_user_prompt(kind, seeds, count)},
+        ]
+
+    def parse_proposals(self, text: str, kind: str, seeds: list[Example], workspace: Path) -> list[Example]:
+        seed = seeds[0]
+        db = seed.metadata.get("db", "")
+        if kind == "schema_substitution":
+            ddl = gen.invented_ddl(text)
+            if ddl is None:
+                return []
+            db, error = gen.build_invented_database(ddl, workspace)
+            if error:
+                return []
+        return gen.candidates_from_objects(gen.json_objects(text), kind, seed, db, propose_sql=kind != "direct")
+
+    def answer_signature(self, output: str, example: Example) -> Hashable | None:
+        if not output.strip():
+            return None
+        try:
+            result = self._db(example).execute(output)
+        except DataError:
+            return None
+        if not result.ok:
+            return None
+        # A multiset of rows with floats rounded: answers that agree up to row order vote together.
+        rows = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in result.rows]
+        return tuple(sorted(rows, key=repr))
+
+    def problems(self, example: Example) -> list[Problem]:
+        sql = example.output
+        try:
+            self._db_path(example)
+        except DataError as e:
+            return [Problem("unknown_database", str(e))]
+        if not sql.strip():
+            return [Problem("empty_output", "no SQL")]
+        found = [Problem(_reason_code(p), p) for p in self.validate(sql, example)]
+        if found:
+            return found
+        result = self._db(example).execute(sql)
+        if not result.ok:
+            error = result.error or ""
+            code = (
+                "timeout"
+                if error.startswith("timeout")
+                else "too_many_rows"
+                if "row cap" in error
+                else "execution_error"
+            )
+            return [Problem(code, result.error or "")]
+        if not result.rows or all(all(v is None for v in row) for row in result.rows):
+            return [Problem("empty_result", "the query returns no data")]
+        return []
+
+    def normalize_output(self, output: str) -> str:
+        return normalize_sql(output) or " ".join(output.split())
 
     def close(self) -> None:
         for db in self._dbs.values():

@@ -1,0 +1,1 @@
+"""Synthetic data from the teacher: proposals per kind, then self-consistency by execution."""

@@ -1,0 +1,289 @@
+"""The teacher providers. Each turns a TeacherRequest into a TeacherResponse and nothing more:
+caching, cost, concurrency and content-level retries live in `client.py`.
+
+The API providers let their SDK retry 429/5xx/timeouts (exponential backoff with jitter,
+Retry-After honoured) and raise TransientTeacherError for what the SDK accepts but we cannot use
+(empty content, a body that does not parse), which the client retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from distill.teachers.base import TeacherError, TeacherRequest, TeacherResponse, TokenLogprobs, TransientTeacherError
+
+
+def _api_key(env_name: str, provider: str, required: bool) -> str | None:
+    key = os.environ.get(env_name)
+    if not key and required:
+        raise TeacherError(
+            f"teacher.provider={provider} needs an API key in the environment variable {env_name} "
+            f"(export {env_name}=…, or name another variable in teacher.api_key_env); keys are never read from params"
+        )
+    return key
+
+
+def _scrub(message: str, secret: str | None) -> str:
+    return message.replace(secret, "***") if secret else message
+
+
+class OpenAITeacher:
+    """OpenAI, or any OpenAI-compatible server (vLLM, Ollama, llama.cpp server) via `base_url`."""
+
+    provider = "openai"
+    max_concurrency = None
+
+    def __init__(self, model: str, base_url: str | None, api_key_env: str | None, timeout_s: float, max_retries: int):
+        import openai
+
+        self.model = model
+        env_name = api_key_env or "OPENAI_API_KEY"
+        # A self-hosted server usually takes any key; the real API needs one.
+        key = _api_key(env_name, self.provider, required=base_url is None)
+        self._secret = key
+        self._openai = openai
+        from openai.types.chat import ChatCompletion
+
+        self._completion_type = ChatCompletion
+        self._client = openai.AsyncOpenAI(
+            api_key=key or "not-needed", base_url=base_url, timeout=timeout_s, max_retries=max_retries
+        )
+
+    async def complete(self, request: TeacherRequest) -> TeacherResponse:
+        openai = self._openai
+        kwargs = {
+            "model": self.model,
+            "messages": list(request.messages),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.temperature > 0:
+            kwargs["seed"] = request.sample_index
+        if request.top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
+        try:
+            # The SDK's generic post keeps its retries and error types but skips the per-call
+            # TypedDict transform of `create`, which costs more CPU than the call itself at
+            # high concurrency on a small machine.
+            response = await self._client.post("/chat/completions", body=kwargs, cast_to=self._completion_type)
+        except (openai.APIResponseValidationError, ValueError) as e:  # a 200 whose body is not a completion
+            raise TransientTeacherError(f"malformed response: {_scrub(str(e), self._secret)[:200]}") from None
+        except openai.APIStatusError as e:
+            raise TeacherError(f"HTTP {e.status_code}: {_scrub(str(e), self._secret)[:300]}") from None
+        except openai.APIError as e:  # connection errors and timeouts, after the SDK's own retries
+            raise TeacherError(f"{type(e).__name__}: {_scrub(str(e), self._secret)[:300]}") from None
+        if not response.choices or not response.choices[0].message.content:
+            raise TransientTeacherError("empty response")
+        choice = response.choices[0]
+        usage = response.usage
+        cached = 0
+        if usage is not None and getattr(usage, "prompt_tokens_details", None) is not None:
+            cached = usage.prompt_tokens_details.cached_tokens or 0
+        logprobs = None
+        if request.top_logprobs and choice.logprobs is not None and choice.logprobs.content:
+            logprobs = [
+                TokenLogprobs(t.token, t.logprob, [(a.token, a.logprob) for a in (t.top_logprobs or [])])
+                for t in choice.logprobs.content
+            ]
+        return TeacherResponse(
+            text=choice.message.content,
+            input_tokens=(usage.prompt_tokens - cached) if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            cache_read_tokens=cached,
+            logprobs=logprobs,
+            finish_reason=choice.finish_reason,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class AnthropicTeacher:
+    """The Messages API; the system block (instructions and schema) is marked for prompt caching.
+
+    The current Messages API takes no sampling temperature: the model samples with its own
+    settings, so repeated self-consistency samples differ naturally (each has its own cache key).
+    """
+
+    provider = "anthropic"
+    max_concurrency = None
+
+    def __init__(self, model: str, base_url: str | None, api_key_env: str | None, timeout_s: float, max_retries: int):
+        import anthropic
+
+        self.model = model
+        key = _api_key(api_key_env or "ANTHROPIC_API_KEY", self.provider, required=True)
+        self._secret = key
+        self._anthropic = anthropic
+        self._client = anthropic.AsyncAnthropic(
+            api_key=key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
+        )
+
+    async def complete(self, request: TeacherRequest) -> TeacherResponse:
+        anthropic = self._anthropic
+        if request.top_logprobs:
+            raise TeacherError("the anthropic provider cannot return logprobs; use a local teacher for KD")
+        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
+        kwargs = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "messages": [
+                {"role": m["role"], "content": m["content"]} for m in request.messages if m["role"] != "system"
+            ],
+        }
+        if system:
+            kwargs["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+        try:
+            response = await self._client.messages.create(**kwargs)
+        except (anthropic.APIResponseValidationError, ValueError) as e:
+            raise TransientTeacherError(f"malformed response: {_scrub(str(e), self._secret)[:200]}") from None
+        except anthropic.APIStatusError as e:
+            raise TeacherError(f"HTTP {e.status_code}: {_scrub(str(e), self._secret)[:300]}") from None
+        except anthropic.APIError as e:
+            raise TeacherError(f"{type(e).__name__}: {_scrub(str(e), self._secret)[:300]}") from None
+        text = "".join(block.text for block in response.content if block.type == "text")
+        if not text:
+            raise TransientTeacherError("empty response")
+        usage = response.usage
+        return TeacherResponse(
+            text=text,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_write_tokens=usage.cache_creation_input_tokens or 0,
+            cache_read_tokens=usage.cache_read_input_tokens or 0,
+            finish_reason=response.stop_reason,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class LlamaCppTeacher:
+    """A GGUF model in-process (the offline default). One call at a time: the model is not
+    thread-safe, and llama.cpp reuses the KV cache of the shared prompt prefix between calls."""
+
+    provider = "llamacpp"
+    max_concurrency = 1
+
+    def __init__(self, model: str, path, n_ctx: int, threads: int, logprobs: bool = False):
+        from distill.inference.llamacpp import load_llama
+
+        self.model = model
+        self._llm = load_llama(path, n_ctx=n_ctx, threads=threads, logits_all=logprobs)
+        self._logprobs = logprobs
+        self._lock = asyncio.Lock()
+
+    async def complete(self, request: TeacherRequest) -> TeacherResponse:
+        if request.top_logprobs and not self._logprobs:
+            raise TeacherError("llamacpp teacher was loaded without logprobs support")
+        async with self._lock:
+            return await asyncio.to_thread(self._complete, request)
+
+    def _complete(self, request: TeacherRequest) -> TeacherResponse:
+        kwargs = {
+            "messages": list(request.messages),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.temperature > 0:
+            kwargs["seed"] = request.sample_index
+        if request.top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
+        response = self._llm.create_chat_completion(**kwargs)
+        choice = response["choices"][0]
+        logprobs = None
+        if request.top_logprobs and choice.get("logprobs"):
+            # llama.cpp hands back numpy float32s, which JSON (the cache) cannot store.
+            logprobs = [
+                TokenLogprobs(
+                    t["token"],
+                    float(t["logprob"]),
+                    [(a["token"], float(a["logprob"])) for a in t.get("top_logprobs", [])],
+                )
+                for t in choice["logprobs"]["content"]
+            ]
+        usage = response.get("usage") or {}
+        return TeacherResponse(
+            text=choice["message"]["content"] or "",
+            input_tokens=usage.get("prompt_tokens", 0),
+            output_tokens=usage.get("completion_tokens", 0),
+            logprobs=logprobs,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    async def aclose(self) -> None:
+        self._llm.close()
+
+
+class HFTeacher:
+    """A local transformers model; unlike API teachers it can score any token, so it is the KD
+    teacher of choice when the student shares its tokenizer."""
+
+    provider = "hf"
+    max_concurrency = 1
+
+    def __init__(self, model: str, path, threads: int):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.set_num_threads(threads)
+        self.model = model
+        self._torch = torch
+        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        self._lock = asyncio.Lock()
+
+    async def complete(self, request: TeacherRequest) -> TeacherResponse:
+        async with self._lock:
+            return await asyncio.to_thread(self._complete, request)
+
+    def _complete(self, request: TeacherRequest) -> TeacherResponse:
+        torch = self._torch
+        ids = self._tokenizer.apply_chat_template(
+            list(request.messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )["input_ids"]
+        sampling = {"do_sample": False}
+        if request.temperature > 0:
+            torch.manual_seed(request.sample_index)
+            sampling = {"do_sample": True, "temperature": request.temperature, "top_p": 0.95}
+        with torch.no_grad():
+            out = self._model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=request.max_tokens,
+                output_scores=bool(request.top_logprobs),
+                return_dict_in_generate=True,
+                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+                **sampling,
+            )
+        new = out.sequences[0, ids.shape[1] :]
+        logprobs = None
+        if request.top_logprobs:
+            logprobs = []
+            for token_id, scores in zip(new.tolist(), out.scores, strict=False):
+                lp = torch.log_softmax(scores[0].float(), dim=-1)
+                top = torch.topk(lp, request.top_logprobs)
+                decode = self._tokenizer.decode
+                logprobs.append(
+                    TokenLogprobs(
+                        decode([token_id]),
+                        float(lp[token_id]),
+                        [
+                            (decode([i]), float(v))
+                            for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+                        ],
+                    )
+                )
+        eos = self._tokenizer.eos_token_id
+        finished = bool(len(new)) and new[-1].item() == eos
+        return TeacherResponse(
+            text=self._tokenizer.decode(new, skip_special_tokens=True),
+            input_tokens=int(ids.shape[1]),
+            output_tokens=int(len(new)),
+            logprobs=logprobs,
+            finish_reason="stop" if finished else "length",
+        )
+
+    async def aclose(self) -> None:
+        return None

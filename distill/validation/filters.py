@@ -1,0 +1,133 @@
+"""Validate synthetic examples: task checks (for SQL: parse, schema, read-only execution, non-empty
+result), refusals, duplicates, and leakage from the test split. No bad pair reaches training."""
+
+from __future__ import annotations
+
+import difflib
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from distill.config import ValidateConfig
+from distill.examples import Example
+from distill.tasks.base import Task
+
+REFUSAL = re.compile(
+    r"\b(I'?m sorry|I am sorry|I apologi[sz]e|I can(?:no|')t (?:help|assist|answer|provide|do)|I am unable|"
+    r"I'?m unable|As an AI|I'?m not able to)\b",
+    re.IGNORECASE,
+)
+
+
+def normalize_question(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def similar(a: str, b: str, threshold: float) -> bool:
+    """difflib ratio >= threshold, with difflib's cheap upper bounds checked first."""
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return (
+        matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
+    )
+
+
+@dataclass
+class ValidationResult:
+    train: list[Example] = field(default_factory=list)
+    val: list[Example] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+
+    def metrics(self, total: int) -> dict:
+        reasons = Counter(r["reason"] for r in self.rejected)
+        kept = len(self.train) + len(self.val)
+        by_kind: dict[str, Counter] = {}
+        for ex in self.train + self.val:
+            by_kind.setdefault(ex.metadata.get("kind", "unknown"), Counter())["kept"] += 1
+        for r in self.rejected:
+            by_kind.setdefault(r.get("metadata", {}).get("kind", "unknown"), Counter())["rejected"] += 1
+        return {
+            "candidates": total,
+            "valid": kept,
+            "valid_ratio": round(kept / total, 4) if total else 0.0,
+            "train": len(self.train),
+            "val": len(self.val),
+            "rejected": dict(sorted(reasons.items())),
+            "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
+        }
+
+
+def validate_examples(
+    task: Task, examples: list[Example], test: list[Example], config: ValidateConfig
+) -> ValidationResult:
+    """Keep what passes every check, in order; split the kept 90/10 (by `validate.val_fraction`)."""
+    test_questions = [normalize_question(t.input) for t in test]
+    test_outputs = [(t.metadata.get("db", ""), task.normalize_output(t.output)) for t in test]
+    kept: list[Example] = []
+    kept_questions: list[str] = []
+    kept_pairs: set[tuple[str, str, str]] = set()
+    result = ValidationResult()
+
+    def reject(ex: Example, reason: str, detail: str = "") -> None:
+        result.rejected.append(
+            {
+                "id": ex.id,
+                "reason": reason,
+                "detail": detail,
+                "input": ex.input,
+                "output": ex.output,
+                "metadata": ex.metadata,
+            }
+        )
+
+    for ex in examples:
+        if REFUSAL.search(ex.input) or REFUSAL.search(ex.output):
+            reject(ex, "refusal", "the text reads as a refusal")
+            continue
+        if task.answer_signature(task.extract(ex.input), ex) is not None:
+            # Small teachers sometimes put the answer where the question belongs.
+            reject(ex, "question_is_answer", "the question is itself a runnable answer")
+            continue
+        problems = task.problems(ex)
+        if problems:
+            reject(ex, problems[0].reason, "; ".join(p.detail for p in problems))
+            continue
+        question = normalize_question(ex.input)
+        output = task.normalize_output(ex.output)
+        db = ex.metadata.get("db", "")
+        leak_q = next(
+            (t for t, q in zip(test, test_questions, strict=True) if similar(question, q, config.leakage_similarity)),
+            None,
+        )
+        if leak_q is not None:
+            reject(ex, "leakage_question", f"too close to test question {leak_q.id}: {leak_q.input!r}")
+            continue
+        leak_o = next(
+            (
+                t
+                for t, (tdb, o) in zip(test, test_outputs, strict=True)
+                if tdb == db and similar(output, o, config.leakage_similarity)
+            ),
+            None,
+        )
+        if leak_o is not None:
+            reject(ex, "leakage_output", f"too close to the gold answer of test question {leak_o.id}")
+            continue
+        if (db, question, output) in kept_pairs:
+            reject(ex, "duplicate", "the same question and answer are already kept")
+            continue
+        twin = next((q for q in kept_questions if similar(question, q, config.near_duplicate_similarity)), None)
+        if twin is not None:
+            reject(ex, "near_duplicate_question", f"too close to a kept question: {twin!r}")
+            continue
+        kept.append(ex)
+        kept_questions.append(question)
+        kept_pairs.add((db, question, output))
+
+    order = list(range(len(kept)))
+    random.Random(config.seed).shuffle(order)
+    n_val = round(len(kept) * config.val_fraction)
+    val_idx = set(order[:n_val])
+    result.val = [ex for i, ex in enumerate(kept) if i in val_idx]
+    result.train = [ex for i, ex in enumerate(kept) if i not in val_idx]
+    return result

@@ -1,0 +1,180 @@
+"""Generation, self-consistency, the gate and validation, driven by a scripted teacher behind the
+fake OpenAI server (real SDK, real HTTP), on the repository's shop database."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from distill.config import ConfigError, Params, TeacherConfig, load_params
+from distill.evaluation.gate import gate_message, run_gate
+from distill.examples import Example, read_examples
+from distill.generation.run import estimate, generate, plan_proposals
+from distill.generation.self_consistency import vote
+from distill.preparation import RESOURCES, TEACHER_VAL, TEST
+from distill.tasks import make_task
+from distill.teachers import make_client
+from distill.validation.filters import validate_examples
+
+from .conftest import REPO
+from .fake_teacher import shop_teacher
+from .servers import FakeOpenAIServer
+
+
+def _params(base_url: str, **generate) -> Params:
+    params = load_params(REPO / "params.yaml")
+    teacher = TeacherConfig(provider="openai", model="fake-teacher", base_url=base_url, concurrency=4, timeout_s=0.5)
+    gen = dataclasses.replace(params.generate, **{"target_examples": 20, **generate})
+    return dataclasses.replace(params, teacher=teacher, generate=gen)
+
+
+def _run_generation(params, prepared: Path, workdir: Path):
+    task = make_task(params.task, prepared / RESOURCES, workdir / "resources")
+    client = make_client(params.teacher, workdir / "cache", progress=False)
+    try:
+        result = generate(params, task, read_examples(prepared / TEACHER_VAL), client, workdir / "resources")
+    finally:
+        client.close()
+    return task, result
+
+
+def test_generation_accounts_for_every_candidate_and_validation_filters(prepared_shop, tmp_path):
+    with FakeOpenAIServer(responder=shop_teacher(REPO)) as srv:
+        params = _params(srv.base_url)
+        task, result = _run_generation(params, prepared_shop, tmp_path)
+    try:
+        candidates = sum(c.get("candidates", 0) for c in result.counts.values())
+        dropped_candidates = [d for d in result.dropped if "input" in d]
+        assert candidates == len(result.kept) + len(dropped_candidates)
+        assert set(result.counts) == {"novel", "paraphrase", "complexity", "schema_substitution", "direct"}
+        assert result.kept, result.dropped
+        kinds = {ex.metadata["kind"] for ex in result.kept}
+        assert {"novel", "paraphrase", "direct", "schema_substitution"} <= kinds
+        # The invented database was built and filled, and its pair runs on it.
+        invented = [ex for ex in result.kept if ex.metadata["kind"] == "schema_substitution"]
+        assert invented[0].metadata["db"].startswith("invented_")
+        assert task.answer_signature(invented[0].output, invented[0]) == ((40,),)
+
+        test = read_examples(prepared_shop / TEST)
+        leaked = Example(test[0].input, test[0].output, {**test[0].metadata, "kind": "novel"}, id="leak")
+        refusal = Example(
+            "List all products.", "I'm sorry, I can't help with that.", {"db": "shop", "kind": "direct"}, id="r"
+        )
+        broken = Example("Count the widgets.", "SELECT COUNT(*) FROM widgets", {"db": "shop", "kind": "novel"}, id="b")
+        empty = Example(
+            "Products over a million?", "SELECT name FROM products WHERE price > 1e9", {"db": "shop"}, id="e"
+        )
+        as_sql = Example("SELECT name FROM categories", "SELECT name FROM categories", {"db": "shop"}, id="q")
+        validated = validate_examples(
+            task, [*result.kept, leaked, refusal, broken, empty, as_sql], test, params.validate
+        )
+    finally:
+        task.close()
+    reasons = {r["id"]: r["reason"] for r in validated.rejected}
+    assert reasons["leak"] == "leakage_question"
+    assert reasons["r"] == "refusal"
+    assert reasons["b"] == "unknown_table"
+    assert reasons["e"] == "empty_result"
+    assert reasons["q"] == "question_is_answer"
+    metrics = validated.metrics(len(result.kept) + 5)
+    assert metrics["valid"] == len(validated.train) + len(validated.val) > 0
+    assert sum(metrics["rejected"].values()) + metrics["valid"] == metrics["candidates"]
+    assert all(r["reason"] and "input" in r for r in validated.rejected)
+
+
+def test_generation_survives_a_fault_storm_without_repeating_a_paid_call(prepared_shop, tmp_path):
+    with FakeOpenAIServer(responder=shop_teacher(REPO), fault_rate=0.2, seed=7, timeout_sleep_s=1.0) as srv:
+        params = _params(srv.base_url)
+        task, result = _run_generation(params, prepared_shop, tmp_path)
+        task.close()
+        assert srv.repeated_successes() == []
+        assert sum(v for k, v in srv.outcomes.items() if k != "ok") >= 5
+    candidates = sum(c.get("candidates", 0) for c in result.counts.values())
+    assert candidates == len(result.kept) + len([d for d in result.dropped if "input" in d])
+    assert len({(ex.metadata["db"], ex.input) for ex in result.kept}) == len(result.kept)  # no duplicates
+
+
+def test_leakage_by_output_and_near_duplicates(prepared_shop):
+    params = load_params(REPO / "params.yaml")
+    task = make_task(params.task, prepared_shop / RESOURCES)
+    test = read_examples(prepared_shop / TEST)
+    gold = test[0]
+    same_sql = Example("Completely different wording here, honestly?", gold.output, gold.metadata, id="s")
+    first = Example(
+        "How many customers live in Berlin?",
+        "SELECT COUNT(*) FROM customers WHERE city = 'Berlin'",
+        {"db": "shop"},
+        id="a",
+    )
+    twin = Example(
+        "How many customers live in Berlin ?",
+        "SELECT COUNT(customer_id) FROM customers WHERE city='Berlin'",
+        {"db": "shop"},
+        id="t",
+    )
+    try:
+        result = validate_examples(task, [same_sql, first, twin], test, params.validate)
+    finally:
+        task.close()
+    reasons = {r["id"]: r["reason"] for r in result.rejected}
+    assert reasons.get("s") == "leakage_output"
+    if "a" not in reasons:  # unless a test question happens to be about Berlin customers
+        assert reasons["t"] == "near_duplicate_question"
+
+
+def test_self_consistency_vote(prepared_shop):
+    params = load_params(REPO / "params.yaml")
+    task = make_task(params.task, prepared_shop / RESOURCES)
+    cand = Example("How many categories are there?", "", {"db": "shop"})
+    right, alt, wrong = "SELECT COUNT(*) FROM categories", "SELECT COUNT(category_id) FROM categories", "SELECT 1"
+    try:
+        kept = vote(task, cand, [right, alt, wrong])
+        assert kept.output == right and kept.agreeing == 2
+        assert vote(task, cand, [right, wrong, "SELECT 2"]).reason == "no_majority"
+        assert vote(task, cand, ["nonsense", "also nonsense", ""]).reason == "no_answer_runs"
+        proposed = dataclasses.replace(cand, output="SELECT 5")
+        assert vote(task, proposed, [right, right, alt]).reason == "disagrees_with_proposal"
+    finally:
+        task.close()
+
+
+def test_gate_passes_a_good_teacher_and_fails_a_weak_one(prepared_shop, tmp_path):
+    with FakeOpenAIServer(responder=shop_teacher(REPO)) as srv:
+        good = run_gate(_params(srv.base_url), prepared_shop, tmp_path / "good")
+    assert good["pass"] and good["execution_accuracy"] == 1.0 and good["n"] == 29
+    with FakeOpenAIServer(responder=shop_teacher(REPO, wrong=True)) as srv:
+        bad = run_gate(_params(srv.base_url), prepared_shop, tmp_path / "bad")
+    assert not bad["pass"] and bad["execution_accuracy"] < 0.8
+    assert len(bad["failures"]) == bad["n"] - bad["correct"]
+    assert bad["ci95"][0] <= bad["execution_accuracy"] <= bad["ci95"][1]
+    message = gate_message(bad)
+    assert "FAILED" in message and "stronger teacher" in message
+
+
+def test_plan_and_dry_run(prepared_shop, tmp_path):
+    with FakeOpenAIServer() as srv:
+        params = _params(srv.base_url, target_examples=40, per_call=5)
+        params = dataclasses.replace(
+            params, teacher=dataclasses.replace(params.teacher, price_input_per_mtok=3.0, price_output_per_mtok=15.0)
+        )
+        task = make_task(params.task, prepared_shop / RESOURCES)
+        pool = read_examples(prepared_shop / TEACHER_VAL)
+        proposals = plan_proposals(params, task, pool)
+        assert proposals == plan_proposals(params, task, pool), "planning must be deterministic"
+        client = make_client(params.teacher, tmp_path / "cache", progress=False)
+        report = estimate(params, task, pool, client)
+        client.close()
+        task.close()
+        assert srv.attempts == 0
+    assert report["proposal_calls"]["calls"] == len(proposals)
+    assert report["answer_calls"]["calls"] == 40 * params.generate.self_consistency.samples
+    assert report["total_usd_max"] > 0
+
+
+def test_unknown_kind_share_is_a_config_error(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("    direct: 0.25", "    direct: 0.25\n    bogus: 1")
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="generate.mix.bogus"):
+        load_params(tmp_path / "params.yaml")

@@ -1,0 +1,86 @@
+"""SFT on a tiny random model: the loss falls, and only completion tokens carry labels."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from distill.config import ConfigError, load_params
+from distill.examples import Example
+from distill.training.data import build_dataset
+from distill.training.sft import STUDENT_CARD, sft_config, train_sft
+
+from .conftest import REPO
+
+EXAMPLES = [
+    Example("How many employees are there?", "SELECT COUNT(*) FROM employees", {"db": "hr"}),
+    Example("List the department names.", "SELECT name FROM departments", {"db": "hr"}),
+    Example("Who earns the most?", "SELECT name FROM employees ORDER BY salary DESC LIMIT 1", {"db": "hr"}),
+    Example("Which employees have no manager?", "SELECT name FROM employees WHERE manager_id IS NULL", {"db": "hr"}),
+]
+
+
+def _params(**train):
+    params = load_params(REPO / "params.yaml")
+    base = {"method": "full", "lr": 5e-3, "epochs": 8.0, "batch_size": 2, "warmup_ratio": 0.0, "max_length": 512}
+    return dataclasses.replace(params, train=dataclasses.replace(params.train, **{**base, **train}))
+
+
+def test_loss_falls_and_the_best_checkpoint_is_saved(tiny_task, tiny_checkpoint, tmp_path):
+    metrics = train_sft(_params(), tiny_task, tiny_checkpoint, EXAMPLES, EXAMPLES[:2], tmp_path / "out", tmp_path / "w")
+    assert json.loads(json.dumps(metrics)) == metrics  # JSON-able, for metrics/train.json
+    assert metrics["steps"] == 16
+    assert metrics["final_loss"] < 0.8 * metrics["first_loss"], metrics
+    assert metrics["best_eval_loss"] is not None
+    assert (tmp_path / "out" / STUDENT_CARD).is_file()
+    assert any((tmp_path / "out").glob("*.safetensors"))
+
+
+def test_lora_saves_an_adapter(tiny_task, tiny_checkpoint, tmp_path):
+    params = _params(method="lora", epochs=1.0, lr=1e-3)
+    train_sft(params, tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w")
+    assert (tmp_path / "out" / "adapter_config.json").is_file()
+    card = json.loads((tmp_path / "out" / STUDENT_CARD).read_text())
+    assert card["method"] == "lora"
+
+
+def test_labels_cover_the_completion_only(tiny_task, tiny_checkpoint, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    args = sft_config(_params(), tmp_path / "w", len(EXAMPLES), False, [])
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_checkpoint),
+        args=args,
+        train_dataset=build_dataset(tiny_task, EXAMPLES),
+        processing_class=tokenizer,
+    )
+    row = trainer.train_dataset[0]
+    batch = trainer.data_collator([row])
+    labels = batch["labels"][0].tolist()
+    ids = batch["input_ids"][0].tolist()
+    labelled = [t for t, label in zip(ids, labels, strict=True) if label != -100]
+    text = tokenizer.decode(labelled)
+    assert text.startswith(EXAMPLES[0].output), text
+    assert "<|im_end|>" in text
+    # Every prompt token (system, schema, question, the assistant header) is masked out.
+    first = labels.index(next(label for label in labels if label != -100))
+    assert all(label == -100 for label in labels[:first])
+    assert "How many employees" in tokenizer.decode(ids[:first])
+    assert all(label != -100 for label in labels[first : first + len(labelled)])
+
+
+def test_sequences_longer_than_max_length_are_refused(tiny_task, tiny_checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="train.max_length"):
+        train_sft(_params(max_length=40), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w")
+
+
+def test_bf16_on_a_cpu_without_it_is_a_clear_error(tmp_path, monkeypatch):
+    import distill.training.sft as sft
+
+    monkeypatch.setattr(sft, "cpu_supports_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="train.bf16"):
+        sft_config(_params(bf16=True), tmp_path, 4, False, [])
