@@ -35,7 +35,7 @@ def main() -> None:
     task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
     try:
         with atomic_dir(OUT_DIR) as staging, tempfile.TemporaryDirectory(prefix="distill-train-") as work:
-            metrics = train_sft(params, task, checkpoint, train, val, staging, Path(work), report_to=["dvclive"])
+            metrics = train_sft(params, task, checkpoint, train, val, staging, Path(work), live_dir=Path("dvclive"))
     finally:
         task.close()
     write_json("metrics/train.json", metrics)

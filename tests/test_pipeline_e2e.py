@@ -49,6 +49,7 @@ def _stale_stages(repo):
 
 def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
     env = {"OPENAI_API_KEY": PLANTED_KEY}
+    pipeline = (repo_copy / "dvc.yaml").read_text()
     with FakeOpenAIServer(responder=shop_teacher(repo_copy), require_api_key=PLANTED_KEY) as srv:
         log = _run(
             [
@@ -88,6 +89,7 @@ def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
         assert trained["steps"] >= 1 and trained["train_examples"] == validated["train"]
         assert (repo_copy / "models/student/adapter_config.json").is_file()
         assert (repo_copy / "dvclive/metrics.json").is_file()
+        assert (repo_copy / "dvc.yaml").read_text() == pipeline, "a stage rewrote dvc.yaml"
 
         # Nothing to do right after a run, and a re-run would call nobody.
         assert _stale_stages(repo_copy) == []

@@ -24,18 +24,38 @@ EXAMPLES = [
 
 def _params(**train):
     params = load_params(REPO / "params.yaml")
-    base = {"method": "full", "lr": 5e-3, "epochs": 8.0, "batch_size": 2, "warmup_ratio": 0.0, "max_length": 512}
+    base = {
+        "method": "full",
+        "lr": 5e-3,
+        "epochs": 8.0,
+        "batch_size": 2,
+        "grad_accum": 1,
+        "warmup_ratio": 0.0,
+        "max_length": 512,
+    }
     return dataclasses.replace(params, train=dataclasses.replace(params.train, **{**base, **train}))
 
 
 def test_loss_falls_and_the_best_checkpoint_is_saved(tiny_task, tiny_checkpoint, tmp_path):
-    metrics = train_sft(_params(), tiny_task, tiny_checkpoint, EXAMPLES, EXAMPLES[:2], tmp_path / "out", tmp_path / "w")
+    metrics = train_sft(
+        _params(),
+        tiny_task,
+        tiny_checkpoint,
+        EXAMPLES,
+        EXAMPLES[:2],
+        tmp_path / "out",
+        tmp_path / "w",
+        tmp_path / "live",
+    )
     assert json.loads(json.dumps(metrics)) == metrics  # JSON-able, for metrics/train.json
     assert metrics["steps"] == 16
     assert metrics["final_loss"] < 0.8 * metrics["first_loss"], metrics
     assert metrics["best_eval_loss"] is not None
     assert (tmp_path / "out" / STUDENT_CARD).is_file()
     assert any((tmp_path / "out").glob("*.safetensors"))
+    # The curves are logged for `dvc plots`, and dvclive leaves dvc.yaml alone.
+    assert (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
+    assert not (tmp_path / "live" / "dvc.yaml").exists() and not (tmp_path / "dvc.yaml").exists()
 
 
 def test_lora_saves_an_adapter(tiny_task, tiny_checkpoint, tmp_path):

@@ -80,7 +80,7 @@ def train_sft(
     val: list[Example],
     out_dir: Path,
     work_dir: Path,
-    report_to: list[str] | None = None,
+    live_dir: Path | None = None,
 ) -> dict:
     """Train the student on `train` (selecting the best epoch on `val`) and save it to `out_dir`:
     a peft adapter for LoRA, full weights otherwise, plus the tokenizer and a student card."""
@@ -102,7 +102,16 @@ def train_sft(
     train_ds = build_dataset(task, train)
     eval_ds = build_dataset(task, val) if val else None
     _check_lengths(tokenizer, train_ds, cfg.max_length)
-    args = sft_config(params, work_dir, len(train_ds), eval_ds is not None, report_to or [])
+    args = sft_config(params, work_dir, len(train_ds), eval_ds is not None, [])
+    callbacks = []
+    if live_dir is not None:
+        from transformers.integrations import DVCLiveCallback
+
+        from dvclive import Live
+
+        # dvcyaml=False: dvc.yaml already declares these metrics and plots; by default dvclive
+        # would rewrite it on every run.
+        callbacks.append(DVCLiveCallback(live=Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False)))
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -110,6 +119,7 @@ def train_sft(
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=_lora_config(params) if cfg.method == "lora" else None,
+        callbacks=callbacks,
     )
     start = time.perf_counter()
     result = trainer.train()
