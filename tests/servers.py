@@ -363,28 +363,6 @@ class FakeOpenAIServer(_FakeServerBase):
     default_faults = fault_kinds
     models = ("gpt-4o-mini", "gpt-4o", "fake-teacher")
 
-    def __init__(
-        self,
-        responder: Responder | None = None,
-        latency_s: float = 0.0,
-        fault_rate: float = 0.0,
-        faults: Iterable[str] = ("429", "500", "timeout", "empty", "malformed", "refusal"),
-        seed: int = 0,
-        timeout_sleep_s: float = 2.0,
-        retry_after_s: float = 0.05,
-        require_api_key: str | None = None,
-    ) -> None:
-        super().__init__(
-            responder=responder,
-            latency_s=latency_s,
-            fault_rate=fault_rate,
-            faults=faults,
-            seed=seed,
-            timeout_sleep_s=timeout_sleep_s,
-            retry_after_s=retry_after_s,
-            require_api_key=require_api_key,
-        )
-
     @property
     def base_url(self) -> str:
         return f"{self.root_url}/v1"
@@ -544,27 +522,8 @@ class FakeAnthropicServer(_FakeServerBase):
     default_faults = ("429", "529")
     models = ("claude-sonnet-4-5", "claude-haiku-4-5")
 
-    def __init__(
-        self,
-        responder: Responder | None = None,
-        latency_s: float = 0.0,
-        fault_rate: float = 0.0,
-        faults: Iterable[str] = ("429", "529"),
-        seed: int = 0,
-        timeout_sleep_s: float = 2.0,
-        retry_after_s: float = 0.05,
-        require_api_key: str | None = None,
-    ) -> None:
-        super().__init__(
-            responder=responder,
-            latency_s=latency_s,
-            fault_rate=fault_rate,
-            faults=faults,
-            seed=seed,
-            timeout_sleep_s=timeout_sleep_s,
-            retry_after_s=retry_after_s,
-            require_api_key=require_api_key,
-        )
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._cache: set[str] = set()
 
     @property

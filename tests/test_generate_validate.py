@@ -103,14 +103,14 @@ def test_leakage_by_output_and_near_duplicates(prepared_shop):
     gold = test[0]
     same_sql = Example("Completely different wording here, honestly?", gold.output, gold.metadata, id="s")
     first = Example(
-        "How many customers live in Berlin?",
-        "SELECT COUNT(*) FROM customers WHERE city = 'Berlin'",
+        "How many products belong to category number 3?",
+        "SELECT COUNT(*) FROM products WHERE category_id = 3",
         {"db": "shop"},
         id="a",
     )
     twin = Example(
-        "How many customers live in Berlin ?",
-        "SELECT COUNT(customer_id) FROM customers WHERE city='Berlin'",
+        "How many products belong to category number 3 ?",
+        "SELECT COUNT(product_id) FROM products WHERE category_id = 3",
         {"db": "shop"},
         id="t",
     )
@@ -120,8 +120,8 @@ def test_leakage_by_output_and_near_duplicates(prepared_shop):
         task.close()
     reasons = {r["id"]: r["reason"] for r in result.rejected}
     assert reasons.get("s") == "leakage_output"
-    if "a" not in reasons:  # unless a test question happens to be about Berlin customers
-        assert reasons["t"] == "near_duplicate_question"
+    assert "a" not in reasons  # kept: no test question is this close
+    assert reasons["t"] == "near_duplicate_question"
 
 
 def test_self_consistency_vote(prepared_shop):

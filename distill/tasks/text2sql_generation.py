@@ -209,7 +209,6 @@ def _value(column: str, declared: str, row: int, rng: random.Random):
 
 def _fill(conn: sqlite3.Connection, tables: list[str], rows: int, rng: random.Random) -> None:
     parents = {t: {r[3]: (r[2], r[4]) for r in conn.execute(f'PRAGMA foreign_key_list("{t}")')} for t in tables}
-    done: set[str] = set()
     # Parents first, so every foreign key can point at a real row (cycles fall back to NULL-free ids).
     order = []
     while len(order) < len(tables):
@@ -232,4 +231,3 @@ def _fill(conn: sqlite3.Connection, tables: list[str], rows: int, rng: random.Ra
                 conn.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', values)
             except sqlite3.Error:
                 continue  # a CHECK or UNIQUE the generator cannot guess; fewer rows is fine
-        done.add(table)

@@ -24,6 +24,16 @@ def _api_key(env_name: str, provider: str, required: bool) -> str | None:
     return key
 
 
+def _chat_kwargs(request: TeacherRequest) -> dict:
+    """OpenAI-style chat arguments, shared by the openai and llamacpp providers."""
+    kwargs = {"messages": list(request.messages), "temperature": request.temperature, "max_tokens": request.max_tokens}
+    if request.temperature > 0:
+        kwargs["seed"] = request.sample_index  # distinct, reproducible samples
+    if request.top_logprobs:
+        kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
+    return kwargs
+
+
 def _scrub(message: str, secret: str | None) -> str:
     return message.replace(secret, "***") if secret else message
 
@@ -52,16 +62,7 @@ class OpenAITeacher:
 
     async def complete(self, request: TeacherRequest) -> TeacherResponse:
         openai = self._openai
-        kwargs = {
-            "model": self.model,
-            "messages": list(request.messages),
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
-        if request.temperature > 0:
-            kwargs["seed"] = request.sample_index
-        if request.top_logprobs:
-            kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
+        kwargs = {"model": self.model, **_chat_kwargs(request)}
         try:
             # The SDK's generic post keeps its retries and error types but skips the per-call
             # TypedDict transform of `create`, which costs more CPU than the call itself at
@@ -181,16 +182,7 @@ class LlamaCppTeacher:
             return await asyncio.to_thread(self._complete, request)
 
     def _complete(self, request: TeacherRequest) -> TeacherResponse:
-        kwargs = {
-            "messages": list(request.messages),
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
-        if request.temperature > 0:
-            kwargs["seed"] = request.sample_index
-        if request.top_logprobs:
-            kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
-        response = self._llm.create_chat_completion(**kwargs)
+        response = self._llm.create_chat_completion(**_chat_kwargs(request))
         choice = response["choices"][0]
         logprobs = None
         if request.top_logprobs and choice.get("logprobs"):
