@@ -40,13 +40,17 @@ class PrepareConfig:
     """Share of seeds (stratified by difficulty) held out to gate the teacher; the rest is test."""
 
 
-TEACHER_PROVIDERS = ("llamacpp", "openai", "anthropic", "hf")
+CALLING_PROVIDERS = ("llamacpp", "openai", "anthropic", "hf")
+TEACHER_PROVIDERS = (*CALLING_PROVIDERS, "replay")
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
     provider: str = "llamacpp"
-    """llamacpp (in-process GGUF), openai (OpenAI or any compatible server), anthropic, or hf."""
+    """llamacpp (in-process GGUF), openai (OpenAI or any compatible server), anthropic, hf, or
+    replay (answers only from the teacher cache, e.g. one pulled with `dvc pull`; never calls)."""
+    replay_of: str | None = None
+    """provider: replay only: the provider whose cached answers are served (with teacher.model)."""
     model: str = "qwen2.5-coder-1.5b-instruct"
     """llamacpp: a bundled alias, .gguf path or `org/repo:file.gguf`; hf: alias, folder or hub id;
     openai/anthropic: the API model name."""
@@ -134,6 +138,19 @@ class LoraConfig:
     """peft target modules: `all-linear`, or a comma-separated list such as `q_proj,v_proj`."""
 
 
+@dataclass(frozen=True)
+class KDConfig:
+    alpha: float = 0.5
+    """Weight of the soft-label KL term; 1 - alpha weights the cross-entropy on the teacher's text."""
+    temperature: float = 2.0
+    """Softens both distributions; the KL term is scaled by temperature**2."""
+    top_k: int = 20
+    """Teacher logprobs kept per completion token (plus one bucket for the remaining mass)."""
+    fallback_to_sft: bool = False
+    """When the teacher cannot give soft labels (an API teacher, or a different tokenizer), train
+    with SFT instead of stopping with an error."""
+
+
 TRAIN_METHODS = ("lora", "full")
 TRAIN_LOSSES = ("sft", "kd")
 
@@ -143,7 +160,7 @@ class TrainConfig:
     method: str = "lora"
     """lora (peft adapter) or full (all weights)."""
     loss: str = "sft"
-    """sft (cross-entropy on the completion); kd (soft labels from the teacher) is planned."""
+    """sft (cross-entropy on the completion) or kd (soft labels from the teacher_logits stage)."""
     lr: float = 2e-4
     epochs: float = 3.0
     batch_size: int = 2
@@ -151,13 +168,15 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     max_length: int = 2048
-    """Longer prompt+completion sequences are truncated (from the left of the prompt, never the answer)."""
+    """Tokens per prompt+completion; a longer training sequence is an error, since truncation
+    would cut the answer."""
     scheduler: str = "cosine"
     bf16: bool = False
     """bf16 autocast; only where the CPU supports it (checked at start)."""
     seed: int = 0
     threads: int = 2
     lora: LoraConfig = field(default_factory=LoraConfig)
+    kd: KDConfig = field(default_factory=KDConfig)
 
 
 @dataclass(frozen=True)
@@ -233,6 +252,9 @@ _CHECKS = {
     "train.lora.r": (lambda v: v >= 1, "an integer >= 1"),
     "train.lora.alpha": (lambda v: v >= 1, "an integer >= 1"),
     "train.lora.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.kd.alpha": (lambda v: 0 <= v <= 1, "a number between 0 and 1"),
+    "train.kd.temperature": (lambda v: v > 0, "a number > 0"),
+    "train.kd.top_k": (lambda v: 1 <= v <= 100, "an integer from 1 to 100"),
     "validate.val_fraction": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "validate.near_duplicate_similarity": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "validate.leakage_similarity": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
@@ -300,6 +322,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     params = _build(Params, data, "", str(path))
+    teacher = params.teacher
+    if teacher.provider == "replay" and teacher.replay_of not in CALLING_PROVIDERS:
+        raise ConfigError(
+            f"{path}: teacher.replay_of: teacher.provider: replay needs the provider that wrote the cache, "
+            f"one of {', '.join(CALLING_PROVIDERS)}; got {teacher.replay_of!r}"
+        )
     if sum(dataclasses.asdict(params.generate.mix).values()) <= 0:
         raise ConfigError(f"{path}: generate.mix: at least one kind needs a share > 0")
     return params

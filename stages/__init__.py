@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from distill.config import ConfigError
+from distill.config import ConfigError, Params
 from distill.io import DataError
-from distill.models import ModelError
+from distill.models import ModelError, resolve_hf
 from distill.teachers.base import TeacherError
 
 
@@ -18,3 +18,11 @@ def run_stage(main: Callable[[], None]) -> None:
     except (ConfigError, DataError, ModelError, TeacherError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+def resolve_student(params: Params) -> str:
+    """The student's transformers checkpoint; errors name the param."""
+    try:
+        return resolve_hf(params.student.model)
+    except ModelError as e:
+        raise ModelError(f"params.yaml: student.model: {e}") from None

@@ -1,8 +1,9 @@
 """Stage generate: the teacher writes candidate examples; self-consistency keeps the ones its own
 answers agree on by execution.
 
-Outputs: data/synthetic/{raw.jsonl, dropped.jsonl, resources/}, metrics/generate.json, and
-data/teacher_cache/generate/ (every teacher response, kept across runs).
+Outputs: data/synthetic/{raw.jsonl, dropped.jsonl, resources/ (only when a database was
+invented)}, metrics/generate.json, and data/teacher_cache/generate/ (every teacher response, kept
+across runs).
 `python -m stages.generate --dry-run` (or `generate.dry_run: true`) prints the estimated calls,
 tokens and USD and calls nothing.
 """

@@ -1,4 +1,5 @@
-"""Stage train: fine-tune the student on the validated synthetic pairs (SFT, LoRA or full).
+"""Stage train: fine-tune the student on the validated synthetic pairs: SFT, or KD on the teacher's
+soft labels from the teacher_logits stage; LoRA or full weights.
 
 Outputs: models/student/ (a peft adapter or full weights, the tokenizer, distill_student.json),
 metrics/train.json, and dvclive/ (loss and eval-loss curves for `dvc plots`).
@@ -12,36 +13,57 @@ from pathlib import Path
 from distill.config import load_params
 from distill.examples import read_examples
 from distill.io import atomic_dir, write_json
-from distill.models import ModelError, resolve_hf
 from distill.preparation import RESOURCES
 from distill.tasks import make_task
-from distill.training.sft import train_sft
-from stages import run_stage
+from distill.training.soft_labels import SPLITS, load_split, read_manifest
+from distill.training.trainer import train_student
+from stages import resolve_student, run_stage
 
 PREPARED = Path("data/prepared")
 SYNTHETIC = Path("data/synthetic")
 VALIDATED = Path("data/validated")
+TEACHER_LOGITS = Path("data/teacher_logits")
 OUT_DIR = Path("models/student")
 
 
 def main() -> None:
     params = load_params()
-    try:
-        checkpoint = resolve_hf(params.student.model)
-    except ModelError as e:
-        raise ModelError(f"params.yaml: student.model: {e}") from None
-    train = read_examples(VALIDATED / "train.jsonl")
-    val = read_examples(VALIDATED / "val.jsonl")
+    checkpoint = resolve_student(params)
+    splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
+    soft_labels, note = None, ""
+    if params.train.loss == "kd":
+        manifest = read_manifest(TEACHER_LOGITS)
+        if manifest["status"] == "sft_fallback":
+            note = "kd unavailable, trained with sft (train.kd.fallback_to_sft): " + manifest["reason"]
+            print(f"train: {note}")
+        else:
+            soft_labels = {
+                split: load_split(TEACHER_LOGITS, split, manifest, [ex.id for ex in examples])
+                for split, examples in splits.items()
+            }
     task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
     try:
         with atomic_dir(OUT_DIR) as staging, tempfile.TemporaryDirectory(prefix="distill-train-") as work:
-            metrics = train_sft(params, task, checkpoint, train, val, staging, Path(work), live_dir=Path("dvclive"))
+            metrics = train_student(
+                params,
+                task,
+                checkpoint,
+                splits["train"],
+                splits["val"],
+                staging,
+                Path(work),
+                live_dir=Path("dvclive"),
+                soft_labels=soft_labels,
+            )
     finally:
         task.close()
+    if note:
+        metrics["note"] = note
     write_json("metrics/train.json", metrics)
     print(
-        f"train: {metrics['steps']} steps, train loss {metrics['train_loss']}, best val loss "
-        f"{metrics['best_eval_loss']}, {metrics['trained_tokens_per_s']} tok/s, {metrics['seconds']}s"
+        f"train ({metrics['loss']}, {metrics['method']}): {metrics['steps']} steps, train loss "
+        f"{metrics['train_loss']}, best val loss {metrics['best_eval_loss']}, "
+        f"{metrics['trained_tokens_per_s']} tok/s, {metrics['seconds']}s"
     )
 
 

@@ -113,3 +113,8 @@ def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
     assert _stale_stages(repo_copy) == ["teacher_gate"]
     params_path.write_text(original.replace("lr: 0.0002", "lr: 0.0001"))
     assert _stale_stages(repo_copy) == ["train"]
+    # KD settings re-train; they never re-run the teacher over the training data.
+    params_path.write_text(original.replace("alpha: 0.5", "alpha: 0.3"))
+    assert _stale_stages(repo_copy) == ["train"]
+    params_path.write_text(original.replace("top_k: 20", "top_k: 10"))
+    assert _stale_stages(repo_copy) == ["teacher_logits", "train"]

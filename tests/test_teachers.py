@@ -222,3 +222,43 @@ def test_hf_provider_returns_top_k_logprobs(tiny_checkpoint, tmp_path):
     assert all(len(t.top) == 4 and t.top[0][1] >= t.top[-1][1] for t in first.logprobs)
     assert results[2].response == first  # the repeat is served from the cache
     assert client.ledger.calls == 2 and client.ledger.cache_hits == 1
+
+
+def test_replay_serves_the_cache_and_stops_on_a_miss_naming_the_key(tmp_path):
+    from distill.teachers.base import CacheMiss
+    from distill.teachers.cache import cache_key
+
+    with FakeOpenAIServer() as srv:
+        writer = make_client(
+            TeacherConfig(provider="openai", model="fake-teacher", base_url=srv.base_url),
+            tmp_path / "c",
+            progress=False,
+        )
+        requests = _requests(3)
+        original = writer.run(requests)
+        writer.close()
+        served = srv.attempts
+        replay = make_client(
+            TeacherConfig(provider="replay", replay_of="openai", model="fake-teacher", budget_usd=0.0),
+            tmp_path / "c",
+            progress=False,
+        )
+        replayed = replay.run(requests)
+        assert [r.response.text for r in replayed] == [r.response.text for r in original]
+        assert all(r.cached for r in replayed) and srv.attempts == served
+        missing = _requests(4)[3]
+        with pytest.raises(CacheMiss, match=cache_key("openai", "fake-teacher", missing)):
+            replay.run([missing])
+        replay.close()
+        assert srv.attempts == served, "replay reached the server"
+
+
+def test_replay_needs_the_provider_that_wrote_the_cache(tmp_path):
+    from distill.config import ConfigError, load_params
+
+    params = tmp_path / "params.yaml"
+    params.write_text("teacher:\n  provider: replay\n  model: claude-sonnet-4-6\n")
+    with pytest.raises(ConfigError, match="teacher.replay_of"):
+        load_params(params)
+    params.write_text("teacher:\n  provider: replay\n  replay_of: anthropic\n  model: claude-sonnet-4-6\n")
+    assert load_params(params).teacher.replay_of == "anthropic"

@@ -10,7 +10,7 @@ import pytest
 from distill.config import ConfigError, load_params
 from distill.examples import Example
 from distill.training.data import build_dataset
-from distill.training.sft import STUDENT_CARD, sft_config, train_sft
+from distill.training.trainer import STUDENT_CARD, sft_config, train_student
 
 from .conftest import REPO
 
@@ -37,7 +37,7 @@ def _params(**train):
 
 
 def test_loss_falls_and_the_best_checkpoint_is_saved(tiny_task, tiny_checkpoint, tmp_path):
-    metrics = train_sft(
+    metrics = train_student(
         _params(),
         tiny_task,
         tiny_checkpoint,
@@ -60,7 +60,7 @@ def test_loss_falls_and_the_best_checkpoint_is_saved(tiny_task, tiny_checkpoint,
 
 def test_lora_saves_an_adapter(tiny_task, tiny_checkpoint, tmp_path):
     params = _params(method="lora", epochs=1.0, lr=1e-3)
-    train_sft(params, tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w")
+    train_student(params, tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w")
     assert (tmp_path / "out" / "adapter_config.json").is_file()
     card = json.loads((tmp_path / "out" / STUDENT_CARD).read_text())
     assert card["method"] == "lora"
@@ -95,11 +95,13 @@ def test_labels_cover_the_completion_only(tiny_task, tiny_checkpoint, tmp_path):
 
 def test_sequences_longer_than_max_length_are_refused(tiny_task, tiny_checkpoint, tmp_path):
     with pytest.raises(ConfigError, match="train.max_length"):
-        train_sft(_params(max_length=40), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w")
+        train_student(
+            _params(max_length=40), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w"
+        )
 
 
 def test_bf16_on_a_cpu_without_it_is_a_clear_error(tmp_path, monkeypatch):
-    import distill.training.sft as sft
+    import distill.training.trainer as sft
 
     monkeypatch.setattr(sft, "cpu_supports_bf16", lambda: False)
     with pytest.raises(ConfigError, match="train.bf16"):

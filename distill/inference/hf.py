@@ -36,7 +36,7 @@ def load_causal_lm(checkpoint: str):
         from peft import PeftModel
 
         from distill.models import resolve_hf
-        from distill.training.sft import load_card
+        from distill.training.trainer import load_card
 
         # The card names the base by its spec (an alias), so the folder works on any machine.
         base = AutoModelForCausalLM.from_pretrained(resolve_hf(load_card(folder)["base_model"]), dtype=torch.float32)

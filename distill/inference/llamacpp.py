@@ -12,12 +12,26 @@ from distill.inference.base import Generation
 from distill.models import GGUFSource
 
 
-def load_llama(source: GGUFSource, n_ctx: int = 4096, threads: int = 2, seed: int = 0, logits_all: bool = False):
-    """A llama_cpp.Llama for a resolved GGUF (local file or hub file)."""
+def load_llama(
+    source: GGUFSource,
+    n_ctx: int = 4096,
+    threads: int = 2,
+    seed: int = 0,
+    logits_all: bool = False,
+    vocab_only: bool = False,
+):
+    """A llama_cpp.Llama for a resolved GGUF (local file or hub file). `vocab_only` loads just the
+    tokenizer, in well under a second."""
     from llama_cpp import Llama
 
     common = dict(
-        n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, seed=seed, logits_all=logits_all, verbose=False
+        n_ctx=n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        seed=seed,
+        logits_all=logits_all,
+        vocab_only=vocab_only,
+        verbose=False,
     )
     if source.path is not None:
         return Llama(model_path=str(source.path), **common)

@@ -45,6 +45,8 @@ def make_teacher(config: TeacherConfig, logprobs: bool = False) -> Teacher:
             return providers.OpenAITeacher(
                 config.model, config.base_url, config.api_key_env, config.timeout_s, config.max_retries
             )
+        if config.provider == "replay":
+            return providers.ReplayTeacher(config.replay_of, config.model)
         if config.provider == "anthropic":
             return providers.AnthropicTeacher(
                 config.model, config.base_url, config.api_key_env, config.timeout_s, config.max_retries

@@ -69,6 +69,11 @@ class TransientTeacherError(TeacherError):
         self.retry_after = retry_after
 
 
+class CacheMiss(TeacherError):
+    """A replay teacher was asked for an answer the cache does not hold. Unlike other failures it
+    stops the whole stage: a replayed run must reproduce the original, not a subset of it."""
+
+
 class Teacher(Protocol):
     provider: str
     model: str

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from distill.teachers.base import Teacher, TeacherError, TeacherRequest, TeacherResponse, TransientTeacherError
+from distill.teachers.base import (
+    CacheMiss,
+    Teacher,
+    TeacherError,
+    TeacherRequest,
+    TeacherResponse,
+    TransientTeacherError,
+)
 from distill.teachers.cache import TeacherCache, cache_key
 from distill.teachers.ledger import BudgetExceeded, CostLedger, estimate_input_tokens
 
@@ -79,6 +86,8 @@ class TeacherClient:
                 )
                 self.ledger.record_call(response, reservation)
                 return CallResult(request, response)
+            except CacheMiss:
+                raise
             except TeacherError as e:
                 self.ledger.release(reservation)
                 self.ledger.failures += 1

@@ -47,7 +47,7 @@ def resolve_prices(
     an error, because a silent $0 would disable the budget cap."""
     if input_price is not None and output_price is not None:
         return input_price, output_price
-    if provider in ("llamacpp", "hf"):
+    if provider in ("llamacpp", "hf", "replay"):  # replay never calls
         return input_price or 0.0, output_price or 0.0
     table = known_price(model)
     if table is None:

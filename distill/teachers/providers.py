@@ -11,7 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 
-from distill.teachers.base import TeacherError, TeacherRequest, TeacherResponse, TokenLogprobs, TransientTeacherError
+from distill.teachers.base import (
+    CacheMiss,
+    TeacherError,
+    TeacherRequest,
+    TeacherResponse,
+    TokenLogprobs,
+    TransientTeacherError,
+)
+from distill.teachers.cache import cache_key
 
 
 def _api_key(env_name: str, provider: str, required: bool) -> str | None:
@@ -275,6 +283,30 @@ class HFTeacher:
             output_tokens=int(len(new)),
             logprobs=logprobs,
             finish_reason="stop" if finished else "length",
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ReplayTeacher:
+    """`teacher.provider: replay`: answers only from the cache, under the cache keys of the
+    provider that wrote it (`teacher.replay_of`), so a pulled cache can never spend money. The
+    client looks in the cache first; anything reaching this teacher is a miss."""
+
+    max_concurrency = None
+
+    def __init__(self, replay_of: str, model: str):
+        self.provider = replay_of
+        self.model = model
+
+    async def complete(self, request: TeacherRequest) -> TeacherResponse:
+        key = cache_key(self.provider, self.model, request)
+        last = str(request.messages[-1].get("content", "")) if request.messages else ""
+        raise CacheMiss(
+            f"teacher.provider: replay: no cached answer for key {key} ({self.provider} {self.model}, "
+            f"sample {request.sample_index}, last message {last[:80]!r}). Replay serves only answers already "
+            "in the stage's teacher cache: `dvc pull` it, or set teacher.provider back to a real teacher"
         )
 
     async def aclose(self) -> None:

@@ -1,5 +1,6 @@
-"""SFT with trl's SFTTrainer: LoRA (peft) or full fine-tuning, completion-only loss, the best
-checkpoint by val loss, logged through dvclive."""
+"""Student training with trl's SFTTrainer: LoRA (peft) or full fine-tuning; SFT (cross-entropy on
+the answer tokens) or KD (soft labels from the teacher_logits artifact, see kd.py); the best
+checkpoint by val loss; logged through dvclive."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from distill.config import ConfigError, Params
 from distill.examples import Example
 from distill.io import write_json
 from distill.tasks.base import Task
-from distill.training.data import build_dataset
+from distill.training.data import build_dataset, check_lengths, tokenize_example
+from distill.training.soft_labels import SoftLabelSet
 
 STUDENT_CARD = "distill_student.json"
 """Written beside the trained weights: what they are and how to load them."""
@@ -24,7 +26,7 @@ def cpu_supports_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def _lora_config(params: Params):
+def lora_config(params: Params):
     from peft import LoraConfig
 
     cfg = params.train.lora
@@ -34,7 +36,11 @@ def _lora_config(params: Params):
     )
 
 
-def sft_config(params: Params, work_dir: Path, n_train: int, has_eval: bool, report_to: list[str]):
+def sft_config(
+    params: Params, work_dir: Path, n_train: int, has_eval: bool, report_to: list[str], pretokenized: bool = False
+):
+    """`pretokenized`: KD batches come from our own collator, with the teacher's labels in extra
+    columns that trl must neither re-tokenize nor drop."""
     from trl import SFTConfig
 
     cfg = params.train
@@ -69,10 +75,64 @@ def sft_config(params: Params, work_dir: Path, n_train: int, has_eval: bool, rep
         logging_steps=1,
         report_to=report_to,
         dataloader_num_workers=0,
+        remove_unused_columns=not pretokenized,
+        dataset_kwargs={"skip_prepare_dataset": True} if pretokenized else None,
     )
 
 
-def train_sft(
+def build_trainer(
+    params: Params,
+    task: Task,
+    checkpoint: str,
+    train: list[Example],
+    val: list[Example],
+    work_dir: Path,
+    live_dir: Path | None = None,
+    soft_labels: dict[str, SoftLabelSet] | None = None,
+):
+    """The configured trainer (SFTTrainer, or KDTrainer given soft labels) and its tokenizer,
+    ready to train; shared by the train stage and benchmarks/train_throughput.py."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not train:
+        raise ConfigError("no training examples: data/validated/train.jsonl is empty (raise generate.target_examples)")
+    cfg = params.train
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    check_lengths([tokenize_example(tokenizer, task, ex) for ex in train + val], cfg.max_length)
+    kd = soft_labels is not None
+    args = sft_config(params, work_dir, len(train), bool(val), [], pretokenized=kd)
+    common = dict(
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        peft_config=lora_config(params) if cfg.method == "lora" else None,
+        callbacks=_live_callbacks(live_dir),
+    )
+    if kd:
+        from distill.training.kd import KDCollator, KDTrainer, kd_dataset
+
+        trainer = KDTrainer(
+            **common,
+            train_dataset=kd_dataset(soft_labels, "train"),
+            eval_dataset=kd_dataset(soft_labels, "val") if val else None,
+            data_collator=KDCollator(soft_labels, _pad_id(tokenizer)),
+            alpha=cfg.kd.alpha,
+            temperature=cfg.kd.temperature,
+        )
+    else:
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(
+            **common, train_dataset=build_dataset(task, train), eval_dataset=build_dataset(task, val) if val else None
+        )
+    return trainer, tokenizer
+
+
+def train_student(
     params: Params,
     task: Task,
     checkpoint: str,
@@ -81,46 +141,14 @@ def train_sft(
     out_dir: Path,
     work_dir: Path,
     live_dir: Path | None = None,
+    soft_labels: dict[str, SoftLabelSet] | None = None,
 ) -> dict:
     """Train the student on `train` (selecting the best epoch on `val`) and save it to `out_dir`:
-    a peft adapter for LoRA, full weights otherwise, plus the tokenizer and a student card."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTTrainer
-
-    if not train:
-        raise ConfigError("no training examples: data/validated/train.jsonl is empty (raise generate.target_examples)")
+    a peft adapter for LoRA, full weights otherwise, plus the tokenizer and a student card.
+    With `soft_labels` (per split) the loss is KD, otherwise SFT."""
     cfg = params.train
-    if cfg.loss == "kd":
-        raise ConfigError(
-            "params.yaml: train.loss: kd needs the teacher_logits stage, which is not built yet; use sft for now"
-        )
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
-    train_ds = build_dataset(task, train)
-    eval_ds = build_dataset(task, val) if val else None
-    _check_lengths(tokenizer, train_ds, cfg.max_length)
-    args = sft_config(params, work_dir, len(train_ds), eval_ds is not None, [])
-    callbacks = []
-    if live_dir is not None:
-        from transformers.integrations import DVCLiveCallback
-
-        from dvclive import Live
-
-        # dvcyaml=False: dvc.yaml already declares these metrics and plots; by default dvclive
-        # would rewrite it on every run.
-        callbacks.append(DVCLiveCallback(live=Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False)))
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=_lora_config(params) if cfg.method == "lora" else None,
-        callbacks=callbacks,
-    )
+    kd = soft_labels is not None
+    trainer, tokenizer = build_trainer(params, task, checkpoint, train, val, work_dir, live_dir, soft_labels)
     start = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - start
@@ -129,11 +157,12 @@ def train_sft(
     tokens = sum(len(row["input_ids"]) for row in trainer.train_dataset) * cfg.epochs
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     best = trainer.state.best_metric
-    card = {"base_model": params.student.model, "checkpoint": checkpoint, "method": cfg.method, "loss": cfg.loss}
+    loss_name = "kd" if kd else "sft"
+    card = {"base_model": params.student.model, "checkpoint": checkpoint, "method": cfg.method, "loss": loss_name}
     write_json(Path(out_dir) / STUDENT_CARD, card)
     return {
         "method": cfg.method,
-        "loss": cfg.loss,
+        "loss": loss_name,
         "train_examples": len(train),
         "val_examples": len(val),
         "steps": trainer.state.global_step,
@@ -146,22 +175,20 @@ def train_sft(
     }
 
 
-def _check_lengths(tokenizer, dataset, max_length: int) -> None:
-    """Truncation would cut the answer (it comes last), so over-long examples are an error."""
-    lengths = [
-        len(
-            tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True, return_dict=True)[
-                "input_ids"
-            ]
-        )
-        for row in dataset
-    ]
-    too_long = sum(n > max_length for n in lengths)
-    if too_long:
-        raise ConfigError(
-            f"params.yaml: train.max_length: {too_long} of {len(lengths)} training sequences are longer than "
-            f"{max_length} tokens (the longest has {max(lengths)}); raise train.max_length"
-        )
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _live_callbacks(live_dir: Path | None) -> list:
+    if live_dir is None:
+        return []
+    from transformers.integrations import DVCLiveCallback
+
+    from dvclive import Live
+
+    # dvcyaml=False: dvc.yaml already declares these metrics and plots; by default dvclive
+    # would rewrite it on every run.
+    return [DVCLiveCallback(live=Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False))]
 
 
 def load_card(student_dir: Path) -> dict:

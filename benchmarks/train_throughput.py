@@ -1,0 +1,133 @@
+"""Student training throughput: our training path against a naive pad-to-max HF Trainer baseline.
+
+    python benchmarks/train_throughput.py [--examples 8] [--data data/prepared/test.jsonl]
+
+Both runs train the configured student (params.yaml: student.model, train.method, lr, batch size,
+grad accumulation, LoRA settings) for one epoch on the same examples, one after the other in this
+process, and count the same real (non-padding) tokens. They differ only in how batches are made:
+- ours: the train stage's own trainer (distill.training.trainer.build_trainer): trl SFTTrainer,
+  length-grouped batches padded to the longest row of each batch;
+- baseline: transformers.Trainer on rows padded to train.max_length, randomly batched.
+Printed: real tokens per second of each and the ratio (target >= 1.5x).
+
+The examples default to the prepared seed questions with their gold SQL (data/prepared/test.jsonl,
+so `dvc repro prepare` first): they use exactly the training prompt, and there are enough of them
+whatever the size of the synthetic set. Only speed is measured here; no model is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from distill.config import load_params  # noqa: E402
+from distill.examples import read_examples  # noqa: E402
+from distill.models import resolve_hf  # noqa: E402
+from distill.preparation import RESOURCES  # noqa: E402
+from distill.tasks import make_task  # noqa: E402
+from distill.training.data import tokenize_example  # noqa: E402
+from distill.training.trainer import build_trainer, lora_config  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_ours(params, task, checkpoint, examples, work: Path) -> float:
+    trainer, _ = build_trainer(params, task, checkpoint, examples, [], work)
+    start = time.perf_counter()
+    trainer.train()
+    return time.perf_counter() - start
+
+
+def run_baseline(params, task, checkpoint, examples, work: Path) -> float:
+    import torch
+    from datasets import Dataset
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, default_data_collator
+
+    cfg = params.train
+    torch.manual_seed(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    rows = []
+    for ex in examples:
+        seq = tokenize_example(tokenizer, task, ex)
+        n, width = len(seq.input_ids), cfg.max_length
+        labels = [-100] * seq.completion_start + seq.input_ids[seq.completion_start :]
+        rows.append(
+            {
+                "input_ids": seq.input_ids + [pad] * (width - n),
+                "attention_mask": [1] * n + [0] * (width - n),
+                "labels": labels + [-100] * (width - n),
+            }
+        )
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    if cfg.method == "lora":
+        model = get_peft_model(model, lora_config(params))
+    args = TrainingArguments(
+        output_dir=str(work),
+        learning_rate=cfg.lr,
+        num_train_epochs=1,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.scheduler,
+        use_cpu=True,
+        seed=cfg.seed,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=1,
+        report_to=[],
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=default_data_collator
+    )
+    start = time.perf_counter()
+    trainer.train()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=8, help="examples per run (one epoch each)")
+    parser.add_argument("--data", default="data/prepared/test.jsonl")
+    args = parser.parse_args()
+
+    import torch
+    from transformers import AutoTokenizer
+
+    params = load_params(REPO / "params.yaml")
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=1.0))
+    torch.set_num_threads(params.train.threads)
+    checkpoint = resolve_hf(params.student.model)
+    examples = read_examples(REPO / args.data)[: args.examples]
+    task = make_task(params.task, REPO / "data/prepared" / RESOURCES)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    lengths = [len(tokenize_example(tokenizer, task, ex).input_ids) for ex in examples]
+    real = sum(lengths)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = run_ours(params, task, checkpoint, examples, Path(tmp) / "ours")
+            baseline = run_baseline(params, task, checkpoint, examples, Path(tmp) / "baseline")
+    finally:
+        task.close()
+    cfg = params.train
+    print(
+        f"{params.student.model}, {cfg.method}, {len(examples)} examples of {min(lengths)}-{max(lengths)} tokens "
+        f"(mean {real / len(lengths):.0f}), batch {cfg.batch_size} x accum {cfg.grad_accum}, "
+        f"max_length {cfg.max_length}, {cfg.threads} threads"
+    )
+    print(f"ours (length-grouped, pad to batch max): {ours:7.1f} s  {real / ours:6.1f} real tok/s")
+    print(f"baseline (pad to max_length):            {baseline:7.1f} s  {real / baseline:6.1f} real tok/s")
+    ratio = baseline / ours
+    print(f"throughput ratio ours vs baseline: {ratio:.2f}x (target >= 1.5x) {'PASS' if ratio >= 1.5 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

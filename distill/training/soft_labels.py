@@ -1,0 +1,162 @@
+"""The teacher_logits artifact: per training sequence, the student's token ids and the teacher's
+top-k soft labels on every answer token, stored compactly so training never recomputes them.
+
+Layout of `data/teacher_logits/`:
+- `manifest.json`: status (`ok`, `skipped` when train.loss is sft, `sft_fallback` when the teacher
+  cannot give soft labels and train.kd.fallback_to_sft is set), the reason, teacher, student, k,
+  and the example ids per split, so training can check the labels belong to its data;
+- `<split>.safetensors`: the concatenated token ids with per-sequence offsets and answer starts,
+  and per answer token the teacher's top-k ids, logprobs and tail log-mass.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from distill.config import ConfigError
+from distill.teachers.forcing import Scorer, TopK
+from distill.training.data import TokenizedExample
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val")
+
+
+@dataclass(frozen=True)
+class SoftLabelSet:
+    """One split: sequence i is input_ids[offsets[i]:offsets[i+1]], its answer starts at starts[i],
+    and its answer tokens' labels are rows answer_offsets[i]:answer_offsets[i+1]."""
+
+    example_ids: list[str]
+    input_ids: np.ndarray
+    offsets: np.ndarray
+    starts: np.ndarray
+    answer_offsets: np.ndarray
+    topk_ids: np.ndarray
+    topk_logprobs: np.ndarray
+    tail: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.example_ids)
+
+    def sequence(self, i: int) -> list[int]:
+        return self.input_ids[self.offsets[i] : self.offsets[i + 1]].tolist()
+
+    def labels(self, i: int) -> TopK:
+        a, b = self.answer_offsets[i], self.answer_offsets[i + 1]
+        return TopK(self.topk_ids[a:b], self.topk_logprobs[a:b], self.tail[a:b])
+
+
+def capture(scorer: Scorer, sequences: list[TokenizedExample], k: int, desc: str) -> SoftLabelSet:
+    from tqdm import tqdm
+
+    labels = [scorer.score(s.input_ids, s.completion_start, k) for s in tqdm(sequences, desc=desc, unit="seq")]
+    lengths = [len(s.input_ids) for s in sequences]
+    answers = [len(t.tail) for t in labels]
+    k_shape = (0, k)
+    return SoftLabelSet(
+        example_ids=[s.example_id for s in sequences],
+        input_ids=np.array([t for s in sequences for t in s.input_ids], dtype=np.int32),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        starts=np.array([s.completion_start for s in sequences], dtype=np.int64),
+        answer_offsets=np.concatenate([[0], np.cumsum(answers)]).astype(np.int64),
+        topk_ids=np.concatenate([t.ids for t in labels]) if labels else np.zeros(k_shape, np.int32),
+        topk_logprobs=np.concatenate([t.logprobs for t in labels]) if labels else np.zeros(k_shape, np.float32),
+        tail=np.concatenate([t.tail for t in labels]) if labels else np.zeros(0, np.float32),
+    )
+
+
+def save_split(out_dir: Path, split: str, labels: SoftLabelSet) -> None:
+    from safetensors.numpy import save_file
+
+    arrays = {
+        name: getattr(labels, name)
+        for name in ("input_ids", "offsets", "starts", "answer_offsets", "topk_ids", "topk_logprobs", "tail")
+    }
+    save_file(arrays, str(out_dir / f"{split}.safetensors"))
+
+
+def write_manifest(out_dir: Path, status: str, reason: str, **info) -> None:
+    from distill.io import write_json
+
+    write_json(out_dir / MANIFEST, {"status": status, "reason": reason, **info})
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: missing; run `dvc repro teacher_logits` before training with train.loss: kd"
+        ) from None
+
+
+def load_split(folder: Path, split: str, manifest: dict, expected_ids: list[str]) -> SoftLabelSet:
+    """Load one split, refusing labels that were computed for other examples."""
+    from safetensors.numpy import load_file
+
+    ids = manifest["splits"][split]
+    if ids != expected_ids:
+        raise ConfigError(
+            f"{folder}/{split}.safetensors: soft labels are for other examples than data/validated/{split}.jsonl; "
+            "run `dvc repro teacher_logits`"
+        )
+    arrays = load_file(str(Path(folder) / f"{split}.safetensors"))
+    return SoftLabelSet(example_ids=ids, **arrays)
+
+
+def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: Path) -> dict:
+    """The teacher_logits stage's work: skip unless train.loss is kd; check that teacher and
+    student share a tokenizer (cheap, before the teacher's weights load); then score every split.
+    Returns the manifest."""
+    from transformers import AutoTokenizer
+
+    from distill.teachers.forcing import SoftLabelsUnavailable, check_shared_tokenizer, make_scorer
+    from distill.training.data import check_lengths, tokenize_example
+
+    cfg = params.train
+    info = {"teacher": params.teacher.model, "student": params.student.model, "top_k": cfg.kd.top_k}
+    if cfg.loss != "kd":
+        write_manifest(out_dir, "skipped", f"train.loss is {cfg.loss}", **info)
+        return read_manifest(out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    sequences = {split: [tokenize_example(tokenizer, task, ex) for ex in exs] for split, exs in splits.items()}
+    check_lengths([s for seqs in sequences.values() for s in seqs], cfg.max_length)
+    try:
+        scorer = make_scorer(params.teacher, n_ctx=cfg.max_length)
+        try:
+            check_shared_tokenizer(scorer, params.student.model, tokenizer, [s for v in sequences.values() for s in v])
+        except SoftLabelsUnavailable:
+            scorer.close()
+            raise
+    except SoftLabelsUnavailable as e:
+        if not cfg.kd.fallback_to_sft:
+            raise
+        print(f"teacher_logits: {e}\nteacher_logits: train.kd.fallback_to_sft is set, so train will use SFT")
+        write_manifest(out_dir, "sft_fallback", str(e), **info)
+        return read_manifest(out_dir)
+    start = time.perf_counter()
+    try:
+        labels = {
+            split: capture(scorer, seqs, cfg.kd.top_k, desc=f"teacher_logits {split}")
+            for split, seqs in sequences.items()
+        }
+    finally:
+        scorer.close()
+    for split, split_labels in labels.items():
+        save_split(out_dir, split, split_labels)
+    write_manifest(
+        out_dir,
+        "ok",
+        "",
+        **info,
+        splits={split: split_labels.example_ids for split, split_labels in labels.items()},
+        answer_tokens={split: int(len(split_labels.tail)) for split, split_labels in labels.items()},
+        seconds=round(time.perf_counter() - start, 1),
+    )
+    return read_manifest(out_dir)

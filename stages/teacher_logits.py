@@ -1,0 +1,44 @@
+"""Stage teacher_logits: the teacher's top-k soft labels on every answer token of the validated
+training sequences, for train.loss: kd. With train.loss: sft it only records that it was skipped.
+
+Outputs: data/teacher_logits/ (manifest.json, train.safetensors, val.safetensors). Its params are
+the teacher, the student (whose tokenizer fixes the sequences), train.loss, train.kd.top_k and
+train.max_length, so changing any other training param never recomputes the labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill.config import load_params
+from distill.examples import read_examples
+from distill.io import atomic_dir
+from distill.preparation import RESOURCES
+from distill.tasks import make_task
+from distill.training.soft_labels import SPLITS, write_teacher_logits
+from stages import resolve_student, run_stage
+
+PREPARED = Path("data/prepared")
+SYNTHETIC = Path("data/synthetic")
+VALIDATED = Path("data/validated")
+OUT_DIR = Path("data/teacher_logits")
+
+
+def main() -> None:
+    params = load_params()
+    splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
+    checkpoint = resolve_student(params) if params.train.loss == "kd" else ""
+    task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
+    try:
+        with atomic_dir(OUT_DIR) as staging:
+            manifest = write_teacher_logits(params, task, splits, checkpoint, staging)
+    finally:
+        task.close()
+    if manifest["status"] == "ok":
+        print(f"teacher_logits: {manifest['answer_tokens']} answer tokens scored in {manifest['seconds']}s")
+    else:
+        print(f"teacher_logits: {manifest['status']} ({manifest['reason'].splitlines()[0]})")
+
+
+if __name__ == "__main__":
+    run_stage(main)
