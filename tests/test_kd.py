@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from distill.config import ConfigError
 from distill.teachers.forcing import (
     LlamaCppScorer,
     SoftLabelsUnavailable,
@@ -227,5 +228,5 @@ def test_api_teachers_are_refused_and_fallback_is_explicit(tiny_task, tiny_check
 
 def test_labels_for_other_examples_are_refused(tiny_soft_labels):
     _, out, _ = tiny_soft_labels
-    with pytest.raises(Exception, match="other examples"):
+    with pytest.raises(ConfigError, match="other examples"):
         load_split(out, "train", read_manifest(out), ["someone-else"])

@@ -80,10 +80,12 @@ def save_split(out_dir: Path, split: str, labels: SoftLabelSet) -> None:
     save_file(arrays, str(out_dir / f"{split}.safetensors"))
 
 
-def write_manifest(out_dir: Path, status: str, reason: str, **info) -> None:
+def write_manifest(out_dir: Path, status: str, reason: str, **info) -> dict:
     from distill.io import write_json
 
-    write_json(out_dir / MANIFEST, {"status": status, "reason": reason, **info})
+    manifest = {"status": status, "reason": reason, **info}
+    write_json(out_dir / MANIFEST, manifest)
+    return manifest
 
 
 def read_manifest(folder: Path) -> dict:
@@ -122,8 +124,7 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
     cfg = params.train
     info = {"teacher": params.teacher.model, "student": params.student.model, "top_k": cfg.kd.top_k}
     if cfg.loss != "kd":
-        write_manifest(out_dir, "skipped", f"train.loss is {cfg.loss}", **info)
-        return read_manifest(out_dir)
+        return write_manifest(out_dir, "skipped", f"train.loss is {cfg.loss}", **info)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     sequences = {split: [tokenize_example(tokenizer, task, ex) for ex in exs] for split, exs in splits.items()}
     check_lengths([s for seqs in sequences.values() for s in seqs], cfg.max_length)
@@ -138,8 +139,7 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
         if not cfg.kd.fallback_to_sft:
             raise
         print(f"teacher_logits: {e}\nteacher_logits: train.kd.fallback_to_sft is set, so train will use SFT")
-        write_manifest(out_dir, "sft_fallback", str(e), **info)
-        return read_manifest(out_dir)
+        return write_manifest(out_dir, "sft_fallback", str(e), **info)
     start = time.perf_counter()
     try:
         labels = {
@@ -150,7 +150,7 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
         scorer.close()
     for split, split_labels in labels.items():
         save_split(out_dir, split, split_labels)
-    write_manifest(
+    return write_manifest(
         out_dir,
         "ok",
         "",
@@ -159,4 +159,3 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
         answer_tokens={split: int(len(split_labels.tail)) for split, split_labels in labels.items()},
         seconds=round(time.perf_counter() - start, 1),
     )
-    return read_manifest(out_dir)
