@@ -11,6 +11,7 @@ from distill.config import ConfigError
 from distill.evaluation.harness import grade
 from distill.evaluation.metrics import summarize
 from distill.examples import Example, read_examples
+from distill.export.llama_cpp import ExportError
 from distill.io import DataError, read_jsonl_numbered, write_jsonl
 from distill.models import ModelError
 from distill.tasks.text2sql import Text2SQLTask
@@ -61,6 +62,55 @@ def eval_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    from distill.export.ask import exported_gguf
+    from distill.export.prompt import load_prompt_spec
+    from distill.export.serve import serve as run_server
+
+    export_dir = Path(args.export_dir)
+    run_server(exported_gguf(export_dir, args.gguf), load_prompt_spec(export_dir), args.host, args.port, args.n_ctx)
+    return 0
+
+
+def ask(args: argparse.Namespace) -> int:
+    from distill.config import load_params
+    from distill.export.ask import ask as ask_model
+    from distill.export.ask import exported_gguf
+    from distill.export.prompt import load_prompt_spec
+    from distill.inference.llamacpp import LlamaCppChat
+    from distill.models import GGUFSource
+    from distill.preparation import RESOURCES
+    from distill.tasks import make_task
+
+    export_dir = Path(args.export_dir)
+    spec = load_prompt_spec(export_dir)
+    params = load_params(args.params)
+    if params.task.name != spec.task:
+        raise ConfigError(
+            f"{args.params}: task.name is {params.task.name!r} but {export_dir} was exported for {spec.task!r}"
+        )
+    gguf = exported_gguf(export_dir, args.gguf)
+    model = LlamaCppChat(
+        "student",
+        GGUFSource(path=gguf),
+        n_ctx=args.n_ctx,
+        threads=params.evaluate.threads,
+        max_tokens=params.evaluate.max_new_tokens,
+    )
+    task = make_task(params.task, Path(args.prepared) / RESOURCES)
+    try:
+        answer = ask_model(model, task, spec, args.question)
+    finally:
+        task.close()
+        model.close()
+    print(answer.prediction or answer.text)
+    if answer.shown:
+        print()
+        print(answer.shown)
+    print(f"\n({gguf.name}, {answer.seconds:.2f}s)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m distill", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=10_000, help="row cap per result (default 10000)")
     p.add_argument("--records", help="also write per-example graded records to this JSONL")
     p.set_defaults(func=eval_sql)
+
+    def exported(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--export-dir", default="models/export", help="the export stage's output (default models/export)"
+        )
+        p.add_argument("--gguf", help="which GGUF: a type (q4_k_m, q8_0, f16) or file name; default: the Modelfile's")
+        p.add_argument("--n-ctx", type=int, default=4096, help="context window (default 4096)")
+
+    p = sub.add_parser("serve", help="OpenAI-compatible server on the exported GGUF, task prompt applied")
+    exported(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=serve)
+
+    p = sub.add_parser("ask", help="answer one question with the exported model (text2sql: and run the SQL)")
+    p.add_argument("question")
+    exported(p)
+    p.add_argument("--params", default="params.yaml", help="params file for the task settings (default params.yaml)")
+    p.add_argument("--prepared", default="data/prepared", help="the prepare stage's output (its databases)")
+    p.set_defaults(func=ask)
     return parser
 
 
@@ -81,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, ModelError) as e:
+    except (ConfigError, DataError, ModelError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -20,17 +20,43 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SandboxConfig:
+    """Limits for running generated code (distill/sandbox.py), one process per run."""
+
+    cpu_s: int = 5
+    """RLIMIT_CPU: CPU seconds before the kernel kills it."""
+    wall_s: float = 10.0
+    """Wall-clock seconds before its whole process group is killed."""
+    memory_mb: int = 1024
+    """RLIMIT_AS: address space in MiB (an allocation beyond it raises MemoryError)."""
+    max_processes: int = 32
+    """RLIMIT_NPROC: processes it may have at once (fork fails beyond it)."""
+    file_size_mb: int = 16
+    """RLIMIT_FSIZE: the largest file it may write, in MiB."""
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     name: str = "text2sql"
     """Which task (`distill.tasks`): prompt format, extraction, validation and scoring."""
-    seeds: str = "data/seeds/text2sql/seeds.jsonl"
-    """Hand-written seed examples, JSONL."""
-    source_dir: str = "data/seeds/text2sql"
-    """Task resources; for text2sql, one folder per database with schema.sql (and data.sql)."""
+    seeds: str | None = None
+    """Hand-written seed examples, JSONL; null means data/seeds/<name>/seeds.jsonl."""
+    source_dir: str | None = None
+    """Task resources; null means data/seeds/<name>. For text2sql, one folder per database with
+    schema.sql (and data.sql); for code, nothing is needed beyond the seeds."""
     sql_timeout_s: float = 5.0
-    """Wall-clock limit for one generated query."""
+    """text2sql: wall-clock limit for one generated query."""
     sql_max_rows: int = 10_000
-    """Results longer than this count as an error rather than being compared."""
+    """text2sql: results longer than this count as an error rather than being compared."""
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    """code: limits for executing generated code."""
+
+    def __post_init__(self):
+        # Derived here so that `-S task.name=code` alone switches the seeds and resources too.
+        if self.seeds is None:
+            object.__setattr__(self, "seeds", f"data/seeds/{self.name}/seeds.jsonl")
+        if self.source_dir is None:
+            object.__setattr__(self, "source_dir", f"data/seeds/{self.name}")
 
 
 @dataclass(frozen=True)
@@ -152,6 +178,8 @@ class KDConfig:
 
 
 TRAIN_METHODS = ("lora", "full")
+QUANTIZATIONS = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0")
+"""GGUF types `export.quantizations` may name (llama.cpp's LLAMA_FTYPE_MOSTLY_<NAME>)."""
 TRAIN_LOSSES = ("sft", "kd")
 
 
@@ -195,6 +223,24 @@ class EvaluateConfig:
     """Answer-length cap, the same for every model."""
     threads: int = 2
     """CPU threads for torch and llama.cpp."""
+    samples: int = 1
+    """Answers per question; 1 = one greedy answer (pass@1 is then plain accuracy)."""
+    temperature: float = 0.8
+    """Sampling temperature when samples > 1."""
+    pass_k: tuple[int, ...] = (1,)
+    """The k of pass@k to report, each <= samples (unbiased estimator, as in the HumanEval paper)."""
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    quantizations: tuple[str, ...] = ("q8_0", "q4_k_m")
+    """GGUF quantizations written beside the f16 file (llama.cpp's quantizer)."""
+    max_accuracy_drop: float = 0.02
+    """A GGUF losing more execution accuracy than this against the HF student is flagged."""
+    n_ctx: int = 4096
+    """Context window for the GGUF at verification, serving and in the Modelfile."""
+    speed_questions: int = 8
+    """Test questions answered one at a time to measure tokens per second (HF against GGUF)."""
 
 
 @dataclass(frozen=True)
@@ -208,12 +254,18 @@ class Params:
     student: StudentConfig = field(default_factory=StudentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 # Range checks that a type alone cannot express: key -> (predicate, what is expected).
 _CHECKS = {
     "task.sql_timeout_s": (lambda v: v > 0, "a number > 0"),
     "task.sql_max_rows": (lambda v: v >= 1, "an integer >= 1"),
+    "task.sandbox.cpu_s": (lambda v: v >= 1, "an integer >= 1"),
+    "task.sandbox.wall_s": (lambda v: v > 0, "a number > 0"),
+    "task.sandbox.memory_mb": (lambda v: v >= 64, "an integer >= 64 (the interpreter needs some)"),
+    "task.sandbox.max_processes": (lambda v: v >= 1, "an integer >= 1"),
+    "task.sandbox.file_size_mb": (lambda v: v >= 1, "an integer >= 1"),
     "prepare.teacher_val_fraction": (lambda v: 0 < v < 1, "a number strictly between 0 and 1"),
     "teacher.provider": (lambda v: v in TEACHER_PROVIDERS, f"one of {', '.join(TEACHER_PROVIDERS)}"),
     "teacher.n_ctx": (lambda v: v >= 256, "an integer >= 256"),
@@ -262,6 +314,16 @@ _CHECKS = {
     "evaluate.batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "evaluate.max_new_tokens": (lambda v: v >= 1, "an integer >= 1"),
     "evaluate.threads": (lambda v: v >= 1, "an integer >= 1"),
+    "evaluate.samples": (lambda v: v >= 1, "an integer >= 1"),
+    "evaluate.temperature": (lambda v: 0 < v <= 2, "a number in (0, 2]"),
+    "evaluate.pass_k": (lambda v: len(v) >= 1 and all(k >= 1 for k in v), "a non-empty list of integers >= 1"),
+    "export.quantizations": (
+        lambda v: len(v) == len(set(v)) and set(v) <= set(QUANTIZATIONS),
+        f"a list of distinct names from {', '.join(QUANTIZATIONS)}",
+    ),
+    "export.max_accuracy_drop": (lambda v: 0 <= v <= 1, "a number between 0 and 1 (0.02 = 2 points)"),
+    "export.n_ctx": (lambda v: v >= 256, "an integer >= 256"),
+    "export.speed_questions": (lambda v: v >= 1, "an integer >= 1"),
 }
 
 
@@ -274,6 +336,11 @@ def _coerce(value, typ, key: str, where: str):
         (typ,) = [a for a in args if a is not type(None)]
     if dataclasses.is_dataclass(typ):
         return _build(typ, value, key, where)
+    if typing.get_origin(typ) is tuple:  # a YAML list of one item type: tuple[T, ...]
+        (item,) = [a for a in typing.get_args(typ) if a is not Ellipsis]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {key}: expected a list, got {value!r}")
+        return tuple(_coerce(v, item, f"{key}[{i}]", where) for i, v in enumerate(value))
     if typ is bool:
         ok = isinstance(value, bool)
     elif typ is int:
@@ -327,6 +394,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(
             f"{path}: teacher.replay_of: teacher.provider: replay needs the provider that wrote the cache, "
             f"one of {', '.join(CALLING_PROVIDERS)}; got {teacher.replay_of!r}"
+        )
+    evaluate = params.evaluate
+    if max(evaluate.pass_k) > evaluate.samples:
+        raise ConfigError(
+            f"{path}: evaluate.pass_k: pass@{max(evaluate.pass_k)} needs at least that many answers per question; "
+            f"raise evaluate.samples (now {evaluate.samples})"
         )
     if sum(dataclasses.asdict(params.generate.mix).values()) <= 0:
         raise ConfigError(f"{path}: generate.mix: at least one kind needs a share > 0")

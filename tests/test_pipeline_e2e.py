@@ -36,6 +36,7 @@ def repo_copy(tmp_path):
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["evaluate"].update(limit=3, max_new_tokens=48)
     params["train"].update(epochs=1, batch_size=4)
+    params["export"].update(quantizations=["q8_0"], speed_questions=2)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["git", "add", "-A"], dest)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], dest)
@@ -90,6 +91,13 @@ def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
         assert (repo_copy / "models/student/adapter_config.json").is_file()
         assert (repo_copy / "dvclive/metrics.json").is_file()
         assert (repo_copy / "dvc.yaml").read_text() == pipeline, "a stage rewrote dvc.yaml"
+        exported = json.loads((repo_copy / "metrics/export.json").read_text())
+        assert set(exported["files"]) == {"student-f16.gguf", "student-q8_0.gguf"}
+        for m in exported["files"].values():
+            assert m["n"] == 3 and m["tokens_per_s"] > 0 and m["bytes"] > 0
+        assert (repo_copy / "models/export/Modelfile").is_file()
+        report = (repo_copy / "metrics/report.md").read_text()
+        assert "| student-q8_0.gguf |" in report and (repo_copy / "metrics/report.html").is_file()
 
         # Nothing to do right after a run, and a re-run would call nobody.
         assert _stale_stages(repo_copy) == []
@@ -106,13 +114,17 @@ def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
     params_path = repo_copy / "params.yaml"
     original = params_path.read_text()
     params_path.write_text(original.replace("limit: 3", "limit: 2"))
-    assert _stale_stages(repo_copy) == ["evaluate"]
+    assert _stale_stages(repo_copy) == ["evaluate", "verify_export"]
     params_path.write_text(original.replace("near_duplicate_similarity: 0.9", "near_duplicate_similarity: 0.8"))
     assert _stale_stages(repo_copy) == ["validate"]
     params_path.write_text(original.replace("min_accuracy: 0.8", "min_accuracy: 0.7"))
     assert _stale_stages(repo_copy) == ["teacher_gate"]
-    params_path.write_text(original.replace("lr: 0.0002", "lr: 0.0001"))
+    params_path.write_text(original.replace("lr: 0.0005", "lr: 0.0001"))
     assert _stale_stages(repo_copy) == ["train"]
+    params_path.write_text(original.replace("max_accuracy_drop: 0.02", "max_accuracy_drop: 0.05"))
+    assert _stale_stages(repo_copy) == ["verify_export"]
+    params_path.write_text(original.replace("- q8_0", "- q4_k_m"))
+    assert _stale_stages(repo_copy) == ["export", "verify_export"]
     # KD settings re-train; they never re-run the teacher over the training data.
     params_path.write_text(original.replace("alpha: 0.5", "alpha: 0.3"))
     assert _stale_stages(repo_copy) == ["train"]

@@ -200,16 +200,24 @@ def llama_server(
     Waits until GET /v1/models answers (at most `timeout_s`); raises RuntimeError with the server's log if it
     exits or does not answer in time. The server is terminated (then killed) on exit.
     """
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}/v1"
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model_path),
         "--host", "127.0.0.1",
-        "--port", str(port),
         "--n_ctx", str(n_ctx),
         *extra_args,
     ]  # fmt: skip
+    with openai_server(cmd, timeout_s=timeout_s) as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def openai_server(cmd: Sequence[str], *, timeout_s: float = 30.0) -> Iterator[str]:
+    """Run a server command (given `--port PORT` for a free 127.0.0.1 port) until GET /v1/models answers;
+    yield the `/v1` base url; terminate it on exit."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/v1"
+    cmd = [*cmd, "--port", str(port)]
     with tempfile.TemporaryFile(mode="w+b") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
@@ -221,7 +229,7 @@ def llama_server(
             deadline = time.monotonic() + timeout_s
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"llama_cpp.server exited with code {proc.returncode}:\n{server_log()}")
+                    raise RuntimeError(f"{cmd[2]} exited with code {proc.returncode}:\n{server_log()}")
                 try:
                     with urllib.request.urlopen(f"{base_url}/models", timeout=2) as resp:
                         if resp.status == 200:
@@ -229,7 +237,7 @@ def llama_server(
                 except (urllib.error.URLError, ConnectionError, TimeoutError):
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s:.0f}s:\n{server_log()}")
+                    raise RuntimeError(f"{cmd[2]} did not answer within {timeout_s:.0f}s:\n{server_log()}")
                 time.sleep(0.1)
             yield base_url
         finally:

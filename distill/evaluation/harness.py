@@ -9,13 +9,17 @@ from distill.inference.base import ChatModel, Generation
 from distill.tasks.base import Task
 
 
-def generate_answers(model: ChatModel, task: Task, examples: list[Example]) -> list[Generation]:
-    """Run `model` on every example's task prompt, in batches, with a progress bar."""
+def generate_answers(
+    model: ChatModel, task: Task, examples: list[Example], sample_index: int = 0, temperature: float = 0.0
+) -> list[Generation]:
+    """Run `model` on every example's task prompt, in batches, with a progress bar: greedy, or
+    with temperature > 0 the `sample_index`-th sampled answer (for pass@k)."""
+    sampling = {"temperature": temperature, "sample_index": sample_index} if temperature > 0 else {}
     out: list[Generation] = []
     with tqdm(total=len(examples), desc=f"evaluate {model.name}", unit="q") as bar:
         for start in range(0, len(examples), model.batch_size):
             batch = examples[start : start + model.batch_size]
-            out.extend(model.generate([task.messages(ex) for ex in batch]))
+            out.extend(model.generate([task.messages(ex) for ex in batch], **sampling))
             bar.update(len(batch))
     return out
 
@@ -49,6 +53,16 @@ def grade(
     return records
 
 
-def evaluate_model(model: ChatModel, task: Task, examples: list[Example]) -> list[dict]:
-    answers = generate_answers(model, task, examples)
-    return grade(task, examples, [a.text for a in answers], model.name, [a.seconds for a in answers])
+def evaluate_model(
+    model: ChatModel, task: Task, examples: list[Example], samples: int = 1, temperature: float = 0.0
+) -> list[dict]:
+    """Graded records: one per example, or with samples > 1 one per sampled answer (`sample` says which)."""
+    if samples == 1:
+        answers = generate_answers(model, task, examples)
+        return grade(task, examples, [a.text for a in answers], model.name, [a.seconds for a in answers])
+    records = []
+    for i in range(samples):
+        answers = generate_answers(model, task, examples, sample_index=i, temperature=temperature)
+        graded = grade(task, examples, [a.text for a in answers], model.name, [a.seconds for a in answers])
+        records += [{**r, "sample": i} for r in graded]
+    return records

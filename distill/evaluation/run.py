@@ -7,8 +7,8 @@ from pathlib import Path
 
 from distill.config import Params
 from distill.evaluation.harness import evaluate_model
-from distill.evaluation.metrics import red_flags, summarize
-from distill.examples import read_examples
+from distill.evaluation.metrics import red_flags, summarize_samples
+from distill.examples import Example, read_examples
 from distill.inference.hf import HFChat
 from distill.models import ModelError, resolve_hf
 from distill.preparation import RESOURCES, TEST
@@ -56,22 +56,35 @@ def _model_builders(params: Params, teacher_cache: Path, student_dir: Path | Non
     }
 
 
+def test_examples(params: Params, prepared_dir: Path) -> list[Example]:
+    """The test questions every evaluation runs on: the first `evaluate.limit` (0 = all)."""
+    examples = read_examples(Path(prepared_dir) / TEST)
+    return examples[: params.evaluate.limit] if params.evaluate.limit else examples
+
+
 def evaluate_models(
     params: Params, prepared_dir: Path, teacher_cache: Path, student_dir: Path | None = None
 ) -> tuple[dict, list[dict]]:
-    """Run every model on the test split; returns (metrics, prediction records)."""
-    examples = read_examples(Path(prepared_dir) / TEST)
-    if params.evaluate.limit:
-        examples = examples[: params.evaluate.limit]
+    """Run every model on the test split and the task's benchmarks (each cut to `evaluate.limit`);
+    returns (metrics, prediction records)."""
+    examples = test_examples(params, prepared_dir)
     task = make_task(params.task, Path(prepared_dir) / RESOURCES)
+    ev = params.evaluate
+    # One greedy answer per question unless pass@k asks for samples.
+    sampling = {"samples": ev.samples, "temperature": ev.temperature} if ev.samples > 1 else {}
     records: list[dict] = []
     models = {}
     teacher_usage = None
     try:
+        benchmarks = task.benchmark_sets(ev.limit)
         for name, build in _model_builders(params, teacher_cache, student_dir).items():
             model = build()
             try:
-                model_records = evaluate_model(model, task, examples)
+                model_records = evaluate_model(model, task, examples, **sampling)
+                benchmark_records = {
+                    bench: [{**r, "split": bench} for r in evaluate_model(model, task, problems, **sampling)]
+                    for bench, problems in benchmarks.items()
+                }
                 if isinstance(model, TeacherChat):
                     teacher_usage = model.client.ledger.summary()
             finally:
@@ -80,7 +93,10 @@ def evaluate_models(
                 del model
                 gc.collect()
             records += model_records
-            models[name] = summarize(model_records)
+            models[name] = summarize_samples(model_records, ev.pass_k)
+            if benchmark_records:
+                models[name]["benchmarks"] = {b: summarize_samples(r, ev.pass_k) for b, r in benchmark_records.items()}
+                records += [r for recs in benchmark_records.values() for r in recs]
     finally:
         task.close()
     metrics = {

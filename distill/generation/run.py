@@ -102,6 +102,8 @@ def generate(
                 continue
             seen.add(key)
             c["candidates"] += 1
+            if cand.metadata.get("parse") == "raw_fallback":  # the teacher ignored the JSON format
+                c["parse_fallbacks"] += 1
             candidates.append(cand)
 
     samples = params.generate.self_consistency.samples

@@ -34,10 +34,8 @@ def vote(task: Task, candidate: Example, sample_texts: list[str]) -> Vote:
         return Vote(None, "no_majority", size, n)
     if candidate.output and task.answer_signature(candidate.output, candidate) != signature:
         return Vote(None, "disagrees_with_proposal", size, n)
-    # Among the agreeing answers, the most frequent text (the first one on a tie).
-    texts = Counter(task.normalize_output(a) for a, s in zip(answers, signatures, strict=True) if s == signature)
-    best = texts.most_common(1)[0][0]
-    output = next(
-        a for a, s in zip(answers, signatures, strict=True) if s == signature and task.normalize_output(a) == best
-    )
+    # Among the agreeing answers: the task's preference, then the most frequent text, then the first.
+    agreeing = [a for a, s in zip(answers, signatures, strict=True) if s == signature]
+    texts = Counter(task.normalize_output(a) for a in agreeing)
+    output = max(agreeing, key=lambda a: (task.rank(a, candidate), texts[task.normalize_output(a)]))
     return Vote(output, None, size, n)

@@ -11,6 +11,8 @@ class Generation:
     text: str
     seconds: float
     """Wall time for this answer; for a batch, the batch time divided by its size."""
+    tokens: int | None = None
+    """Tokens generated for this answer, where the runtime reports them."""
 
 
 class ChatModel(Protocol):
@@ -18,6 +20,9 @@ class ChatModel(Protocol):
     batch_size: int
     """How many conversations `generate` takes at once to be efficient."""
 
-    def generate(self, conversations: list[list[dict]]) -> list[Generation]:
-        """Greedy answers, one per conversation, in order."""
+    def generate(
+        self, conversations: list[list[dict]], temperature: float = 0.0, sample_index: int = 0
+    ) -> list[Generation]:
+        """Answers, one per conversation, in order: greedy, or with temperature > 0 sampled and
+        seeded by `sample_index` (so sample i is reproducible, for pass@k)."""
         ...

@@ -80,7 +80,10 @@ class HFChat:
                 self._prefix_cache = out.cache
         return self._prefix_cache
 
-    def generate(self, conversations: list[list[dict]]) -> list[Generation]:
+    def generate(
+        self, conversations: list[list[dict]], temperature: float = 0.0, sample_index: int = 0
+    ) -> list[Generation]:
+        """Greedy answers; with temperature > 0, sampled ones, seeded by `sample_index` (pass@k)."""
         import torch
 
         start = time.perf_counter()
@@ -96,15 +99,31 @@ class HFChat:
             cache = copy.deepcopy(prefix_cache)
             cache.batch_repeat_interleave(len(rows))
             kwargs["cache"] = cache
+        if temperature > 0:
+            torch.manual_seed(sample_index)
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=torch.tensor(input_ids),
                 attention_mask=torch.tensor(mask),
                 max_new_tokens=self.max_new_tokens,
-                do_sample=False,
+                do_sample=temperature > 0,
+                **({"temperature": temperature, "top_p": 1.0} if temperature > 0 else {}),
                 pad_token_id=self.pad_id,
                 **kwargs,
             )
-        texts = self.tokenizer.batch_decode(output[:, p + width :], skip_special_tokens=True)
+        answers = output[:, p + width :]
+        texts = self.tokenizer.batch_decode(answers, skip_special_tokens=True)
         per_item = (time.perf_counter() - start) / len(rows)
-        return [Generation(text=t, seconds=per_item) for t in texts]
+        return [
+            Generation(text=t, seconds=per_item, tokens=self._answer_length(a.tolist()))
+            for t, a in zip(texts, answers, strict=True)
+        ]
+
+    def _answer_length(self, ids: list[int]) -> int:
+        """Tokens the model generated: up to and including its end-of-sequence token (the rest of
+        the row is padding after it stopped)."""
+        stops = {self.tokenizer.eos_token_id, self.pad_id} - {None}
+        for i, token in enumerate(ids):
+            if token in stops:
+                return i + 1
+        return len(ids)

@@ -56,15 +56,19 @@ class LlamaCppChat:
         self.temperature = temperature
         self.max_tokens = max_tokens
 
-    def generate(self, conversations: list[list[dict]]) -> list[Generation]:
+    def generate(
+        self, conversations: list[list[dict]], temperature: float | None = None, sample_index: int = 0
+    ) -> list[Generation]:
+        temperature = self.temperature if temperature is None else temperature
         out = []
         for messages in conversations:
             start = time.perf_counter()
             response = self._llm.create_chat_completion(
-                messages=messages, temperature=self.temperature, max_tokens=self.max_tokens
+                messages=messages, temperature=temperature, max_tokens=self.max_tokens, seed=sample_index
             )
             text = response["choices"][0]["message"]["content"] or ""
-            out.append(Generation(text=text, seconds=time.perf_counter() - start))
+            tokens = response.get("usage", {}).get("completion_tokens")
+            out.append(Generation(text=text, seconds=time.perf_counter() - start, tokens=tokens))
         return out
 
     def close(self) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from distill.config import ConfigError, TaskConfig
 from distill.tasks.base import Problem, Score, Task
+from distill.tasks.code import CodeTask
 from distill.tasks.text2sql import Text2SQLTask
 
-TASKS: dict[str, type[Task]] = {Text2SQLTask.name: Text2SQLTask}
+TASKS: dict[str, type[Task]] = {Text2SQLTask.name: Text2SQLTask, CodeTask.name: CodeTask}
 
 
 def make_task(config: TaskConfig, resources_dir: str | Path, *extra_dirs: str | Path) -> Task:

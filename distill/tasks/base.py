@@ -7,6 +7,7 @@ touches its own module and never a stage.
 
 from __future__ import annotations
 
+import json
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
@@ -15,6 +16,23 @@ from pathlib import Path
 
 from distill.config import TaskConfig
 from distill.examples import Example
+
+
+def json_objects(text: str) -> list[dict]:
+    """Every JSON object in model text, wherever it starts (fences, prose and line breaks ignored):
+    small teachers wrap, split and annotate the JSON they are asked for."""
+    decoder = json.JSONDecoder()
+    found, i = [], 0
+    while (i := text.find("{", i)) != -1:
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            i += 1
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+        i = end
+    return found
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,22 @@ class Task(ABC):
     @abstractmethod
     def normalize_output(self, output: str) -> str:
         """A canonical form of an answer, for duplicate and leakage checks."""
+
+    def rank(self, output: str, example: Example) -> tuple:
+        """Preference among answers that agree on behaviour (higher wins; ties go to the most
+        frequent text, then the first). Default: no preference."""
+        return ()
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def benchmark_sets(self, limit: int = 0) -> dict[str, list[Example]]:
+        """Public benchmarks evaluated beside the test split, by name (at most `limit` examples
+        each; 0 = all). Default: none."""
+        return {}
+
+    def show_answer(self, output: str, example: Example) -> str:
+        """What `python -m distill ask` prints under the extracted answer (the SQL's rows, a
+        test run). Default: nothing more."""
+        return ""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release open resources (database handles, sandboxes)."""

@@ -366,6 +366,23 @@ class Text2SQLTask(Task):
         rows = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in result.rows]
         return tuple(sorted(rows, key=repr))
 
+    def show_answer(self, output: str, example: Example, max_rows: int = 20) -> str:
+        """The query's result, run read-only like any generated SQL, as an aligned table."""
+        if not output.strip():
+            return "(no SQL in the answer)"
+        try:
+            result = self._db(example).execute(output)
+        except DataError as e:
+            return f"error: {e}"
+        if not result.ok:
+            return f"error: {result.error}"
+        import pandas as pd
+
+        table = pd.DataFrame(list(result.rows[:max_rows]), columns=list(result.columns))
+        more = len(result.rows) - max_rows
+        text = table.to_string(index=False) if len(table) else "(no rows)"
+        return text + (f"\n… {more} more rows" if more > 0 else "") + f"\n({len(result.rows)} rows)"
+
     def problems(self, example: Example) -> list[Problem]:
         sql = example.output
         try:

@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from distill.examples import Example
+from distill.tasks.base import json_objects  # noqa: F401 - shared with the code task; used by text2sql.py
 
 KINDS = ("novel", "paraphrase", "complexity", "schema_substitution", "direct")
 
@@ -106,22 +107,6 @@ def pick_seeds(kind: str, seeds: list[Example], rng: random.Random) -> list[Exam
     if kind in ("paraphrase", "complexity"):
         return [rng.choice(pool)]
     return rng.sample(pool, min(4, len(pool)))
-
-
-def json_objects(text: str) -> list[dict]:
-    """Every JSON object in `text`, wherever it starts (fences, prose and line breaks ignored)."""
-    decoder = json.JSONDecoder()
-    found, i = [], 0
-    while (i := text.find("{", i)) != -1:
-        try:
-            obj, end = decoder.raw_decode(text, i)
-        except json.JSONDecodeError:
-            i += 1
-            continue
-        if isinstance(obj, dict):
-            found.append(obj)
-        i = end
-    return found
 
 
 _DIFFICULTIES = ("easy", "medium", "hard")

@@ -17,11 +17,19 @@ class TeacherChat:
         # Hand the client many conversations at once, so API teachers run them concurrently.
         self.batch_size = max(1, client.concurrency) * 4
 
-    def requests(self, conversations: list[list[dict]]) -> list[TeacherRequest]:
-        return [TeacherRequest(tuple(c), temperature=0.0, max_tokens=self.max_new_tokens) for c in conversations]
+    def requests(
+        self, conversations: list[list[dict]], temperature: float = 0.0, sample_index: int = 0
+    ) -> list[TeacherRequest]:
+        return [
+            TeacherRequest(tuple(c), temperature=temperature, max_tokens=self.max_new_tokens, sample_index=sample_index)
+            for c in conversations
+        ]
 
-    def generate(self, conversations: list[list[dict]]) -> list[Generation]:
-        results = self.client.run(self.requests(conversations), desc=f"{self.name} calls")
+    def generate(
+        self, conversations: list[list[dict]], temperature: float = 0.0, sample_index: int = 0
+    ) -> list[Generation]:
+        """Greedy answers; with temperature > 0, the `sample_index`-th sample (cached separately)."""
+        results = self.client.run(self.requests(conversations, temperature, sample_index), desc=f"{self.name} calls")
         failed = [r for r in results if r.response is None]
         if failed:
             # A missing answer must not be graded as a wrong one; what was answered stays cached.

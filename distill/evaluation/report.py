@@ -1,0 +1,246 @@
+"""The run's report, as Markdown and as standalone HTML, from the metrics files and predictions.
+
+Both renderings come from one `ReportData`, so the two files always say the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+DISAGREEMENTS = 10
+_BAR_WIDTH = 20
+
+
+@dataclass
+class ReportData:
+    task: str
+    n: int
+    rows: list[dict]
+    """One per model or exported file: name, accuracy, ci95, n, and optional extras."""
+    by_difficulty: dict[str, dict[str, float]]
+    """difficulty → model → execution accuracy."""
+    red_flags: list[str]
+    teacher_usage: dict[str, dict]
+    """stage → the teacher ledger summary it wrote."""
+    disagreements: list[dict]
+    notes: list[str] = field(default_factory=list)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def build_report(
+    eval_metrics: dict,
+    predictions: list[dict],
+    export_metrics: dict | None = None,
+    generate_metrics: dict | None = None,
+    gate_metrics: dict | None = None,
+) -> ReportData:
+    rows = []
+    for name, m in eval_metrics["models"].items():
+        rows.append(
+            {
+                "model": name,
+                "accuracy": m["execution_accuracy"],
+                "ci95": m["ci95"],
+                "n": m["n"],
+                "valid": m.get("valid_rate"),
+                "exact": m.get("exact_match"),
+                "latency_s": m.get("mean_latency_s"),
+                "detail": eval_metrics.get("model_specs", {}).get(name, ""),
+            }
+        )
+    flags = [f["message"] for f in eval_metrics.get("red_flags", [])]
+    by_difficulty: dict[str, dict[str, float]] = {}
+    for name, m in eval_metrics["models"].items():
+        for difficulty, block in m.get("by_difficulty", {}).items():
+            by_difficulty.setdefault(difficulty, {})[name] = block["execution_accuracy"]
+    if export_metrics:
+        for name, m in export_metrics["files"].items():
+            rows.append(
+                {
+                    "model": name,
+                    "accuracy": m["execution_accuracy"],
+                    "ci95": m["ci95"],
+                    "n": m["n"],
+                    "latency_s": m.get("seconds_per_answer"),
+                    "detail": f"{m['bytes'] / 2**20:.0f} MiB, {m['delta_vs_hf']:+.1%} vs HF, "
+                    f"{m['tokens_per_s']} tok/s ({m['speedup_vs_hf']}x HF)",
+                }
+            )
+            for difficulty, block in m.get("by_difficulty", {}).items():
+                by_difficulty.setdefault(difficulty, {})[name] = block["execution_accuracy"]
+        flags += [f["message"] for f in export_metrics.get("red_flags", [])]
+    usage = {}
+    for stage, metrics in (("teacher_gate", gate_metrics), ("generate", generate_metrics), ("evaluate", eval_metrics)):
+        if metrics and metrics.get("teacher_usage"):
+            usage[stage] = metrics["teacher_usage"]
+    return ReportData(
+        task=eval_metrics.get("task", ""),
+        n=eval_metrics.get("n", 0),
+        rows=rows,
+        by_difficulty=dict(sorted(by_difficulty.items())),
+        red_flags=flags,
+        teacher_usage=usage,
+        disagreements=disagreements(predictions),
+    )
+
+
+def disagreements(predictions: list[dict], limit: int = DISAGREEMENTS) -> list[dict]:
+    """Test questions where exactly one of student and teacher is right: the student's misses
+    first (what distillation did not transfer), then its wins."""
+    by_model: dict[str, dict[str, dict]] = {}
+    for r in predictions:
+        if r.get("split", "test") == "test":
+            by_model.setdefault(r["model"], {})[r["id"]] = r
+    student, teacher = by_model.get("student", {}), by_model.get("teacher", {})
+    pairs = [
+        (student[i], teacher[i]) for i in student if i in teacher and student[i]["correct"] != teacher[i]["correct"]
+    ]
+    pairs.sort(key=lambda p: p[0]["correct"])  # stable: misses first, file order within
+    return [
+        {
+            "id": s["id"],
+            "difficulty": s.get("difficulty"),
+            "question": s["input"],
+            "gold": s["gold"],
+            "student": s["prediction"],
+            "student_correct": s["correct"],
+            "teacher": t["prediction"],
+            "teacher_correct": t["correct"],
+        }
+        for s, t in pairs[:limit]
+    ]
+
+
+def _bar(x: float) -> str:
+    filled = round(x * _BAR_WIDTH)
+    return "█" * filled + "░" * (_BAR_WIDTH - filled)
+
+
+def _usage_rows(data: ReportData) -> list[list[str]]:
+    return [
+        [
+            stage,
+            str(u.get("calls", 0)),
+            str(u.get("cache_hits", 0)),
+            str(u.get("input_tokens", 0)),
+            str(u.get("output_tokens", 0)),
+            f"${u.get('usd', 0.0):.4f}",
+        ]
+        for stage, u in data.teacher_usage.items()
+    ]
+
+
+_USAGE_HEADER = ["stage", "calls", "cache hits", "input tokens", "output tokens", "USD"]
+_MODEL_HEADER = ["model", "execution accuracy", "95% CI", "n", "valid", "exact match", "s/answer", "notes"]
+
+
+def _model_cells(row: dict) -> list[str]:
+    low, high = row["ci95"]
+    return [
+        row["model"],
+        _pct(row["accuracy"]),
+        f"{low:.1%}–{high:.1%}",
+        str(row["n"]),
+        _pct(row.get("valid")),
+        _pct(row.get("exact")),
+        "–" if row.get("latency_s") is None else f"{row['latency_s']:.2f}",
+        row.get("detail", ""),
+    ]
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(data: ReportData) -> str:
+    out = [f"# Distillation report: {data.task}", "", f"Test split: {data.n} questions, graded by execution.", ""]
+    out += ["## Models", "", _md_table(_MODEL_HEADER, [_model_cells(r) for r in data.rows]), ""]
+    out += ["## Red flags", ""]
+    out += [f"- ⚠ {f}" for f in data.red_flags] or ["None."]
+    out += ["", "## Accuracy by difficulty", ""]
+    for difficulty, accs in data.by_difficulty.items():
+        out += [f"**{difficulty}**", "", "```"]
+        width = max(len(m) for m in accs)
+        out += [f"{m:<{width}}  {_bar(a)} {a:6.1%}" for m, a in accs.items()]
+        out += ["```", ""]
+    out += ["## Teacher cost", ""]
+    out += [_md_table(_USAGE_HEADER, _usage_rows(data)) if data.teacher_usage else "No teacher usage recorded.", ""]
+    out += [f"## Where student and teacher disagree ({len(data.disagreements)})", ""]
+    for d in data.disagreements:
+        verdict = "teacher right, student wrong" if d["teacher_correct"] else "student right, teacher wrong"
+        out += [
+            f"### {d['id']} ({d['difficulty']}): {verdict}",
+            "",
+            f"> {d['question']}",
+            "",
+            "Gold:",
+            f"```\n{d['gold']}\n```",
+            "Student:",
+            f"```\n{d['student']}\n```",
+            "Teacher:",
+            f"```\n{d['teacher']}\n```",
+            "",
+        ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#f3f3f3}.flag{color:#a40000}.bar{background:#4a7bd0;height:12px;display:inline-block}
+.track{background:#e6e6e6;width:300px;display:inline-block;vertical-align:middle}
+pre{background:#f6f6f6;padding:6px;white-space:pre-wrap}
+blockquote{color:#444;border-left:3px solid #ccc;padding-left:8px}"""
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(data: ReportData) -> str:
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>distill report: {e(data.task)}</title>"]
+    out += [f"<style>{_CSS}</style></head><body>", f"<h1>Distillation report: {e(data.task)}</h1>"]
+    out += [f"<p>Test split: {data.n} questions, graded by execution.</p>", "<h2>Models</h2>"]
+    out += [_html_table(_MODEL_HEADER, [_model_cells(r) for r in data.rows]), "<h2>Red flags</h2>"]
+    out += [
+        "<ul>" + "".join(f"<li class='flag'>{e(f)}</li>" for f in data.red_flags) + "</ul>"
+        if data.red_flags
+        else "<p>None.</p>"
+    ]
+    out += ["<h2>Accuracy by difficulty</h2>"]
+    for difficulty, accs in data.by_difficulty.items():
+        out += [f"<h3>{e(difficulty)}</h3><table>"]
+        for m, a in accs.items():
+            bar = f"<span class='track'><span class='bar' style='width:{a * 100:.1f}%'></span></span>"
+            out += [f"<tr><td>{e(m)}</td><td>{bar}</td><td>{a:.1%}</td></tr>"]
+        out += ["</table>"]
+    out += ["<h2>Teacher cost</h2>"]
+    out += [
+        _html_table(_USAGE_HEADER, _usage_rows(data)) if data.teacher_usage else "<p>No teacher usage recorded.</p>"
+    ]
+    out += [f"<h2>Where student and teacher disagree ({len(data.disagreements)})</h2>"]
+    for d in data.disagreements:
+        verdict = "teacher right, student wrong" if d["teacher_correct"] else "student right, teacher wrong"
+        out += [
+            f"<h3>{e(d['id'])} ({e(str(d['difficulty']))}): {verdict}</h3><blockquote>{e(d['question'])}</blockquote>",
+            f"<p>Gold:</p><pre>{e(d['gold'])}</pre><p>Student:</p><pre>{e(d['student'])}</pre>",
+            f"<p>Teacher:</p><pre>{e(d['teacher'])}</pre>",
+        ]
+    out += ["</body></html>"]
+    return "\n".join(out) + "\n"
+
+
+def accuracy_plot_rows(data: ReportData) -> list[dict]:
+    """Rows for `dvc plots` bar charts: one per model or exported file."""
+    return [{"model": r["model"], "execution_accuracy": r["accuracy"]} for r in data.rows]

@@ -1,0 +1,31 @@
+"""Decode speed as a user feels it: one question at a time, prompt processing included."""
+
+from __future__ import annotations
+
+from distill.examples import Example
+from distill.inference.base import ChatModel
+from distill.tasks.base import Task
+
+
+def decode_speed(model: ChatModel, task: Task, examples: list[Example]) -> dict:
+    """Tokens per second and seconds per answer over `examples`, answered one by one.
+
+    One answer first warms the model up (and fills its prompt-prefix cache, which both runtimes
+    reuse across questions), so load time and the first long prefix are not counted.
+    """
+    if not examples:
+        raise ValueError("decode_speed needs at least one example")
+    model.generate([task.messages(examples[0])])
+    seconds = tokens = 0.0
+    for example in examples:
+        (answer,) = model.generate([task.messages(example)])
+        if answer.tokens is None:
+            raise ValueError(f"{model.name}: the runtime did not report how many tokens it generated")
+        seconds += answer.seconds
+        tokens += answer.tokens
+    return {
+        "tokens_per_s": round(tokens / seconds, 2) if seconds else 0.0,
+        "seconds_per_answer": round(seconds / len(examples), 4),
+        "tokens": int(tokens),
+        "n": len(examples),
+    }

@@ -1,0 +1,49 @@
+"""Asking the exported model one question, prompted and graded-for-display as evaluation does."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from distill.export.llama_cpp import ExportError
+from distill.export.prompt import PromptSpec
+from distill.export.run import GGUF_DIR, MANIFEST
+from distill.inference.base import ChatModel
+from distill.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    """The model's raw answer."""
+    prediction: str
+    """What the task extracted from it (the SQL, the code)."""
+    shown: str
+    """What the task shows for it (the query's rows)."""
+    seconds: float
+
+
+def exported_gguf(export_dir: Path, name: str | None = None) -> Path:
+    """An exported GGUF: `name` (a file in gguf/ or a type such as q4_k_m), else the Modelfile's."""
+    export_dir = Path(export_dir)
+    manifest_path = export_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise ExportError(f"{manifest_path} not found: run `dvc repro export` first")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if name is None:
+        name = manifest["modelfile_gguf"]
+    elif name in manifest["gguf_types"]:
+        name = f"student-{name}.gguf"
+    path = export_dir / GGUF_DIR / name
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in (export_dir / GGUF_DIR).glob("*.gguf")))
+        raise ExportError(f"{path} not found; exported: {known}")
+    return path
+
+
+def ask(model: ChatModel, task: Task, spec: PromptSpec, question: str) -> Answer:
+    example = spec.example(question)
+    (generation,) = model.generate([task.messages(example)])
+    prediction = task.extract(generation.text)
+    return Answer(generation.text, prediction, task.show_answer(prediction, example), generation.seconds)

@@ -1,0 +1,103 @@
+"""The export stage's work: the trained student as merged HF weights, a LoRA adapter (peft and
+GGUF), GGUF f16 plus quantizations, an Ollama Modelfile, and the prompt opening they all need."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from distill.config import ExportConfig
+from distill.export.llama_cpp import convert_hf, convert_lora, quantize
+from distill.export.merge import is_adapter, save_adapter, save_merged
+from distill.export.modelfile import chat_format, render_modelfile
+from distill.export.prompt import PromptSpec, save_prompt_spec
+from distill.io import write_json, write_text
+
+HF_DIR = "hf"
+LORA_DIR = "lora"
+GGUF_DIR = "gguf"
+MODELFILE = "Modelfile"
+MANIFEST = "export.json"
+
+
+def gguf_name(kind: str) -> str:
+    return f"student-{kind}.gguf"
+
+
+def gguf_files(export_dir: Path) -> dict[str, Path]:
+    """Every exported full-model GGUF by its type (f16 first), as the manifest lists them."""
+    import json
+
+    manifest = json.loads((Path(export_dir) / MANIFEST).read_text(encoding="utf-8"))
+    return {kind: Path(export_dir) / GGUF_DIR / gguf_name(kind) for kind in manifest["gguf_types"]}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_student(student_dir: Path, spec: PromptSpec, config: ExportConfig, num_predict: int, out_dir: Path) -> dict:
+    """Write every export format into `out_dir` (a staging folder); returns the manifest.
+    `num_predict` is the answer-length cap evaluation used, written into the Modelfile."""
+    from distill.models import resolve_hf
+    from distill.training.trainer import load_card
+
+    out_dir = Path(out_dir)
+    base_model = load_card(student_dir)["base_model"]
+    steps = ["merge", "gguf f16", *(f"quantize {q}" for q in config.quantizations), "modelfile"]
+    adapter = is_adapter(student_dir)
+    if adapter:
+        steps.insert(1, "lora adapter")
+    bar = tqdm(total=len(steps), desc="export", unit="step")
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name)
+
+    step("merge")
+    hf_dir = save_merged(student_dir, out_dir / HF_DIR)
+    bar.update()
+    if adapter:
+        step("lora adapter")
+        save_adapter(student_dir, out_dir / LORA_DIR)
+        convert_lora(out_dir / LORA_DIR, Path(resolve_hf(base_model)), out_dir / GGUF_DIR / "student-lora-f16.gguf")
+        bar.update()
+    step("gguf f16")
+    f16 = convert_hf(hf_dir, out_dir / GGUF_DIR / gguf_name("f16"))
+    bar.update()
+    for kind in config.quantizations:
+        step(f"quantize {kind}")
+        quantize(f16, out_dir / GGUF_DIR / gguf_name(kind), kind)
+        bar.update()
+
+    step("modelfile")
+    from transformers import AutoTokenizer
+
+    fmt = chat_format(AutoTokenizer.from_pretrained(str(hf_dir)))
+    served = config.quantizations[0] if config.quantizations else "f16"
+    modelfile = render_modelfile(f"{GGUF_DIR}/{gguf_name(served)}", fmt, spec.prefix, config.n_ctx, num_predict)
+    write_text(out_dir / MODELFILE, modelfile)
+    save_prompt_spec(spec, out_dir)
+    bar.update()
+    bar.close()
+
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file())
+    manifest = {
+        "base_model": base_model,
+        "adapter": adapter,
+        "gguf_types": ["f16", *config.quantizations],
+        "modelfile_gguf": gguf_name(served),
+        "chat_format": {"wrappers": fmt.wrappers, "generation_prefix": fmt.generation_prefix, "stops": list(fmt.stops)},
+        "files": {
+            str(p.relative_to(out_dir)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in files
+            if p.suffix in (".gguf", ".safetensors")
+        },
+    }
+    write_json(out_dir / MANIFEST, manifest)
+    return manifest

@@ -1,0 +1,130 @@
+"""The report: tables, bars, red flags, teacher cost and disagreements, in Markdown and HTML."""
+
+from __future__ import annotations
+
+from distill.evaluation.metrics import accuracy_block
+from distill.evaluation.report import accuracy_plot_rows, build_report, disagreements, render_html, render_markdown
+from distill.evaluation.speed import decode_speed
+from distill.examples import Example
+from distill.inference.base import Generation
+
+
+def _model(correct: list[bool], difficulties: list[str]) -> dict:
+    block = accuracy_block(correct)
+    block["by_difficulty"] = {
+        d: accuracy_block([c for c, dd in zip(correct, difficulties, strict=True) if dd == d])
+        for d in sorted(set(difficulties))
+    }
+    block.update(valid_rate=1.0, exact_match=0.0, mean_latency_s=0.5)
+    return block
+
+
+def _records(model: str, correct: list[bool]) -> list[dict]:
+    return [
+        {
+            "model": model,
+            "id": f"q{i}",
+            "difficulty": "easy" if i < 2 else "hard",
+            "input": f"Question {i} with <b>markup</b>?",
+            "gold": f"SELECT {i}",
+            "prediction": f"SELECT {i if c else -1} -- {model}",
+            "correct": c,
+        }
+        for i, c in enumerate(correct)
+    ]
+
+
+STUDENT = [True, False, False, True]
+TEACHER = [True, True, True, False]
+DIFFS = ["easy", "easy", "hard", "hard"]
+
+
+def _report():
+    eval_metrics = {
+        "task": "text2sql",
+        "n": 4,
+        "models": {
+            "base": _model([False] * 4, DIFFS),
+            "student": _model(STUDENT, DIFFS),
+            "teacher": _model(TEACHER, DIFFS),
+        },
+        "red_flags": [{"flag": "student_below_50", "message": "student at 50.0%: a training or data problem"}],
+        "teacher_usage": {"calls": 0, "cache_hits": 4, "input_tokens": 0, "output_tokens": 0, "usd": 0.0},
+    }
+    export_metrics = {
+        "files": {
+            "student-q4_k_m.gguf": {
+                "execution_accuracy": 0.25,
+                "ci95": [0.05, 0.7],
+                "n": 4,
+                "bytes": 100 * 2**20,
+                "delta_vs_hf": -0.25,
+                "tokens_per_s": 90.0,
+                "speedup_vs_hf": 6.0,
+                "seconds_per_answer": 0.4,
+                "by_difficulty": {"easy": {"execution_accuracy": 0.5}, "hard": {"execution_accuracy": 0.0}},
+            }
+        },
+        "red_flags": [{"flag": "quantization_accuracy_drop", "message": "student-q4_k_m.gguf loses 25.0%"}],
+    }
+    generate_metrics = {
+        "teacher_usage": {"calls": 12, "cache_hits": 3, "input_tokens": 5000, "output_tokens": 900, "usd": 0.0312}
+    }
+    predictions = _records("base", [False] * 4) + _records("student", STUDENT) + _records("teacher", TEACHER)
+    return build_report(eval_metrics, predictions, export_metrics, generate_metrics, None)
+
+
+def test_disagreements_put_the_students_misses_first():
+    predictions = _records("student", STUDENT) + _records("teacher", TEACHER)
+    got = disagreements(predictions)
+    assert [d["id"] for d in got] == ["q1", "q2", "q3"]  # q0 agrees; misses q1, q2, then the win q3
+    assert [d["teacher_correct"] for d in got] == [True, True, False]
+    assert len(disagreements(predictions, limit=2)) == 2
+
+
+def test_markdown_report_has_every_section():
+    md = render_markdown(_report())
+    assert "| student | 50.0% |" in md and "| teacher | 75.0% |" in md
+    assert "| student-q4_k_m.gguf | 25.0% |" in md and "-25.0% vs HF" in md
+    assert "⚠ student at 50.0%" in md and "⚠ student-q4_k_m.gguf loses 25.0%" in md
+    assert "| generate | 12 | 3 | 5000 | 900 | $0.0312 |" in md
+    assert "| evaluate | 0 | 4 |" in md
+    assert "██████████░░░░░░░░░░  50.0%" in md  # the student's easy bar
+    assert "### q1 (easy): teacher right, student wrong" in md
+    assert "Where student and teacher disagree (3)" in md
+
+
+def test_html_report_escapes_model_text():
+    page = render_html(_report())
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert "<b>markup</b>" not in page and "&lt;b&gt;markup&lt;/b&gt;" in page
+    assert "width:50.0%" in page
+
+
+def test_accuracy_plot_rows_list_models_and_files():
+    rows = accuracy_plot_rows(_report())
+    assert [r["model"] for r in rows] == ["base", "student", "teacher", "student-q4_k_m.gguf"]
+    assert rows[1]["execution_accuracy"] == 0.5
+
+
+class _Model:
+    name, batch_size = "m", 1
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, conversations, temperature=0.0, sample_index=0):
+        self.calls += 1
+        return [Generation(text="SELECT 1", seconds=0.5, tokens=10) for _ in conversations]
+
+
+class _Task:
+    def messages(self, example):
+        return [{"role": "user", "content": example.input}]
+
+
+def test_decode_speed_excludes_the_warm_up_answer():
+    model = _Model()
+    speed = decode_speed(model, _Task(), [Example(input="a", output="b"), Example(input="c", output="d")])
+    assert model.calls == 3  # one warm-up, then each question alone
+    assert speed == {"tokens_per_s": 20.0, "seconds_per_answer": 0.5, "tokens": 20, "n": 2}
