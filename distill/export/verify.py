@@ -45,6 +45,11 @@ def verify_export(
     """Metrics per GGUF (size, accuracy, delta against the HF student, tok/s against HF) and the
     graded GGUF answers."""
     ev, ex = params.evaluate, params.export
+    if ev.samples > 1:
+        raise ExportError(
+            "params.yaml: evaluate.samples: verify_export compares greedy answers with the evaluate stage's; "
+            "run it with evaluate.samples: 1"
+        )
     reference = summarize(reference_records(eval_records, examples))
     speed_set = examples[: ex.speed_questions]
 

@@ -72,6 +72,14 @@ class HFChat:
 
         p = len(self._prefix)
         if not (p and all(len(r) > p and r[:p] == self._prefix for r in rows)):
+            if len(rows) == 1 and self._prefix_cache is not None:
+                # One conversation at a time: its whole prompt is no shared prefix. Keep what it
+                # shares with the previous prefix, by cropping that cache, as llama.cpp does.
+                keep = common_prefix_length([rows[0], self._prefix])
+                if keep:
+                    self._prefix_cache.crop(-(p - keep))  # a negative count: tokens to drop
+                    self._prefix = self._prefix[:keep]
+                    return self._prefix_cache
             self._prefix = rows[0][: common_prefix_length(rows)]
             self._prefix_cache = None
             if self._prefix:
