@@ -47,6 +47,8 @@ def prepared_code(tmp_path_factory) -> Path:
     summary = prepare_seeds(params.task, params.prepare, out)
     assert summary["seeds"] >= 60
     assert summary["resources"]["sandbox"]["network"] in ("namespace", "audit_hook")
+    # Never an empty folder: DVC would not restore it on pull or from its run cache.
+    assert [p.name for p in (out / "resources").iterdir()] == ["code_task.json"]
     return out
 
 

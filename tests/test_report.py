@@ -85,7 +85,7 @@ def test_disagreements_put_the_students_misses_first():
 def test_markdown_report_has_every_section():
     md = render_markdown(_report())
     assert "| student | 50.0% |" in md and "| teacher | 75.0% |" in md
-    assert "| student-q4_k_m.gguf | 25.0% |" in md and "-25.0% vs HF" in md
+    assert "| student-q4_k_m.gguf | 25.0% |" in md and "-25.0% vs HF" in md and "0.40 s/answer one at a time" in md
     assert "⚠ student at 50.0%" in md and "⚠ student-q4_k_m.gguf loses 25.0%" in md
     assert "| generate | 12 | 3 | 5000 | 900 | $0.0312 |" in md
     assert "| evaluate | 0 | 4 |" in md

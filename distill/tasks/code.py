@@ -23,7 +23,7 @@ from pathlib import Path
 
 from distill.config import SandboxConfig, TaskConfig
 from distill.examples import Example
-from distill.io import DataError
+from distill.io import DataError, write_json
 from distill.sandbox import SandboxResult, run_python
 from distill.tasks import code_generation as gen
 from distill.tasks.base import Problem, Score, Task
@@ -224,6 +224,11 @@ class CodeTask(Task):
         if not Path(source_dir).is_dir():
             raise DataError(f"{source_dir}: task.source_dir does not exist")
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+        # DVC does not restore empty folders (a pulled or run-cached prepare would lose this one,
+        # and the stages that depend on it would fail), so it holds one fixed file.
+        write_json(
+            Path(out_dir) / "code_task.json", {"task": self.name, "resources": "none: each example carries its tests"}
+        )
         probe = run_python("print('ok')", self.limits)
         if not probe.ok:
             raise DataError(f"the code sandbox cannot run Python on this machine: {probe.stderr.strip()[-500:]}")
