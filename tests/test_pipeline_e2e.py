@@ -102,6 +102,8 @@ def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
         # Nothing to do right after a run, and a re-run would call nobody.
         assert _stale_stages(repo_copy) == []
         _run([sys.executable, "-m", "dvc", "repro", "-f", "generate"], repo_copy, env)
+        # Its metrics (wall time) changed, so the report is rebuilt; nothing else re-runs.
+        assert "Running stage 'report'" in _run([sys.executable, "-m", "dvc", "repro"], repo_copy, env)
         assert srv.attempts == calls, "a forced re-run of generate must replay from the cache"
 
     # The key was sent to the server, and written nowhere: outputs, caches, metrics, lock, logs.
