@@ -54,15 +54,14 @@ def tiny_student(tiny_base, tmp_path_factory) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tiny_checkpoint = tiny_base
     torch.manual_seed(1)
-    base = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    base = AutoModelForCausalLM.from_pretrained(tiny_base)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     model = get_peft_model(base, config)
     out = tmp_path_factory.mktemp("student")
     model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_checkpoint).save_pretrained(out)
-    card = {"base_model": tiny_checkpoint, "checkpoint": tiny_checkpoint, "method": "lora", "loss": "sft"}
+    AutoTokenizer.from_pretrained(tiny_base).save_pretrained(out)
+    card = {"base_model": tiny_base, "checkpoint": tiny_base, "method": "lora", "loss": "sft"}
     (out / STUDENT_CARD).write_text(json.dumps(card))
     return out
 

@@ -4,6 +4,7 @@ GGUF), GGUF f16 plus quantizations, an Ollama Modelfile, and the prompt opening 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -28,18 +29,13 @@ def gguf_name(kind: str) -> str:
 
 def gguf_files(export_dir: Path) -> dict[str, Path]:
     """Every exported full-model GGUF by its type (f16 first), as the manifest lists them."""
-    import json
-
     manifest = json.loads((Path(export_dir) / MANIFEST).read_text(encoding="utf-8"))
     return {kind: Path(export_dir) / GGUF_DIR / gguf_name(kind) for kind in manifest["gguf_types"]}
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def export_student(student_dir: Path, spec: PromptSpec, config: ExportConfig, num_predict: int, out_dir: Path) -> dict:
@@ -50,32 +46,27 @@ def export_student(student_dir: Path, spec: PromptSpec, config: ExportConfig, nu
 
     out_dir = Path(out_dir)
     base_model = load_card(student_dir)["base_model"]
-    steps = ["merge", "gguf f16", *(f"quantize {q}" for q in config.quantizations), "modelfile"]
     adapter = is_adapter(student_dir)
-    if adapter:
-        steps.insert(1, "lora adapter")
-    bar = tqdm(total=len(steps), desc="export", unit="step")
+    # merge, gguf f16, each quantization, the Modelfile, and the adapter when there is one
+    bar = tqdm(total=3 + len(config.quantizations) + adapter, desc="export", unit="step")
 
-    def step(name: str) -> None:
-        bar.set_postfix_str(name)
-
-    step("merge")
+    bar.set_postfix_str("merge")
     hf_dir = save_merged(student_dir, out_dir / HF_DIR)
     bar.update()
     if adapter:
-        step("lora adapter")
+        bar.set_postfix_str("lora adapter")
         save_adapter(student_dir, out_dir / LORA_DIR)
         convert_lora(out_dir / LORA_DIR, Path(resolve_hf(base_model)), out_dir / GGUF_DIR / "student-lora-f16.gguf")
         bar.update()
-    step("gguf f16")
+    bar.set_postfix_str("gguf f16")
     f16 = convert_hf(hf_dir, out_dir / GGUF_DIR / gguf_name("f16"))
     bar.update()
     for kind in config.quantizations:
-        step(f"quantize {kind}")
+        bar.set_postfix_str(f"quantize {kind}")
         quantize(f16, out_dir / GGUF_DIR / gguf_name(kind), kind)
         bar.update()
 
-    step("modelfile")
+    bar.set_postfix_str("modelfile")
     from transformers import AutoTokenizer
 
     fmt = chat_format(AutoTokenizer.from_pretrained(str(hf_dir)))

@@ -56,6 +56,12 @@ class Problem:
     reason: str
     detail: str = ""
 
+    @classmethod
+    def from_message(cls, message: str, codes: tuple[tuple[str, str], ...], default: str) -> Problem:
+        """A Problem whose reason is the code of the first message prefix that matches, else `default`."""
+        reason = next((code for prefix, code in codes if message.startswith(prefix)), default)
+        return cls(reason, message)
+
 
 class Task(ABC):
     name: str

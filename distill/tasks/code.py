@@ -347,10 +347,10 @@ class CodeTask(Task):
             return [Problem("missing_entry_point", "metadata.entry_point is missing")]
         static = static_problems(example.output, entry_point)
         if static:
-            return [Problem(_reason_code(static[0]), static[0])]
+            return [Problem.from_message(static[0], _REASON_CODES, "execution_error")]
         run = self.run_tests(example.output, example)
         if not run.passed:
-            return [Problem(_reason_code(run.error or ""), run.error or "")]
+            return [Problem.from_message(run.error or "", _REASON_CODES, "execution_error")]
         return []
 
     def normalize_output(self, output: str) -> str:
@@ -368,19 +368,16 @@ class CodeTask(Task):
         return {"humaneval": problems[:limit] if limit else problems}
 
 
-def _reason_code(problem: str) -> str:
-    for prefix, code in (
-        ("empty", "empty_output"),
-        ("syntax error", "syntax_error"),
-        ("missing entry point", "missing_entry_point"),
-        ("stub", "stub"),
-        ("no tests", "no_tests"),
-        ("timeout", "timeout"),
-        ("tests fail", "tests_fail"),
-    ):
-        if problem.startswith(prefix):
-            return code
-    return "execution_error"
+_REASON_CODES = (
+    ("empty", "empty_output"),
+    ("syntax error", "syntax_error"),
+    ("missing entry point", "missing_entry_point"),
+    ("stub", "stub"),
+    ("no tests", "no_tests"),
+    ("timeout", "timeout"),
+    ("tests fail", "tests_fail"),
+)
+"""Stable reject reasons by message prefix."""
 
 
 def _calls(tests: str, name: str) -> bool:

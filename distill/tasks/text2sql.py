@@ -108,19 +108,15 @@ def _iter_statements(path: Path):
         yield start, buffer
 
 
-def _reason_code(problem: str) -> str:
-    """A stable reject reason for a `validate` message."""
-    for prefix, code in (
-        ("parse error", "parse_error"),
-        ("empty", "empty_output"),
-        ("expected one statement", "multiple_statements"),
-        ("not a query", "not_a_query"),
-        ("unknown table", "unknown_table"),
-        ("schema", "unknown_column"),
-    ):
-        if problem.startswith(prefix):
-            return code
-    return "invalid_sql"
+_REASON_CODES = (
+    ("parse error", "parse_error"),
+    ("empty", "empty_output"),
+    ("expected one statement", "multiple_statements"),
+    ("not a query", "not_a_query"),
+    ("unknown table", "unknown_table"),
+    ("schema", "unknown_column"),
+)
+"""Stable reject reasons for `validate` messages, by prefix."""
 
 
 class Text2SQLTask(Task):
@@ -391,7 +387,7 @@ class Text2SQLTask(Task):
             return [Problem("unknown_database", str(e))]
         if not sql.strip():
             return [Problem("empty_output", "no SQL")]
-        found = [Problem(_reason_code(p), p) for p in self.validate(sql, example)]
+        found = [Problem.from_message(p, _REASON_CODES, "invalid_sql") for p in self.validate(sql, example)]
         if found:
             return found
         result = self._db(example).execute(sql)
