@@ -181,6 +181,7 @@ TRAIN_METHODS = ("lora", "full")
 QUANTIZATIONS = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0")
 """GGUF types `export.quantizations` may name (llama.cpp's LLAMA_FTYPE_MOSTLY_<NAME>)."""
 TRAIN_LOSSES = ("sft", "kd")
+TRAIN_PACKINGS = ("shared_prefix", "none")
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,11 @@ class TrainConfig:
     """sft (cross-entropy on the completion) or kd (soft labels from the teacher_logits stage)."""
     lr: float = 2e-4
     epochs: float = 3.0
-    batch_size: int = 2
-    grad_accum: int = 4
+    batch_size: int = 8
+    grad_accum: int = 1
+    packing: str = "shared_prefix"
+    """shared_prefix: each batch is one row holding the sequences' common opening once (exact:
+    distill/training/packing.py); none: right-padded rows."""
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     max_length: int = 2048
@@ -289,6 +293,7 @@ _CHECKS = {
     },
     "train.method": (lambda v: v in TRAIN_METHODS, f"one of {', '.join(TRAIN_METHODS)}"),
     "train.loss": (lambda v: v in TRAIN_LOSSES, f"one of {', '.join(TRAIN_LOSSES)}"),
+    "train.packing": (lambda v: v in TRAIN_PACKINGS, f"one of {', '.join(TRAIN_PACKINGS)}"),
     "train.lr": (lambda v: 0 < v < 1, "a learning rate in (0, 1)"),
     "train.epochs": (lambda v: v > 0, "a number > 0"),
     "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),

@@ -230,3 +230,22 @@ def test_labels_for_other_examples_are_refused(tiny_soft_labels):
     _, out, _ = tiny_soft_labels
     with pytest.raises(ConfigError, match="other examples"):
         load_split(out, "train", read_manifest(out), ["someone-else"])
+
+
+def test_packed_kd_batches_give_the_padded_kd_loss(tiny_soft_labels, tiny_checkpoint):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _, _, labels = tiny_soft_labels
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    rows = [kd_dataset(labels, "train")[i] for i in range(len(EXAMPLES))]
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float64)
+    losses = []
+    for packing in (False, True):
+        batch = KDCollator(labels, tokenizer.pad_token_id, packing=packing)(rows)
+        teacher = {key: batch.pop(key) for key in ("teacher_ids", "teacher_logprobs", "teacher_tail")}
+        target = batch.pop("labels")
+        with torch.no_grad():
+            logits = model(**batch).logits
+        losses.append(kd_loss(logits, target, **teacher, alpha=0.5, temperature=2.0).item())
+        assert (batch["attention_mask"].dim() == 4) == packing
+    assert losses[1] == pytest.approx(losses[0], rel=1e-9)

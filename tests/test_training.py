@@ -106,3 +106,78 @@ def test_bf16_on_a_cpu_without_it_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(sft, "cpu_supports_bf16", lambda: False)
     with pytest.raises(ConfigError, match="train.bf16"):
         sft_config(_params(bf16=True), tmp_path, 4, False, [])
+
+
+def _tiny_double_model(checkpoint):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float64)
+
+
+def _loss_and_grads(model, batch):
+    model.zero_grad()
+    loss = model(**batch).loss
+    loss.backward()
+    return loss.item(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def test_shared_prefix_packing_gives_the_padded_batch_loss_and_gradients(tiny_task, tiny_checkpoint):
+    from transformers import AutoTokenizer
+
+    from distill.training.data import tokenize_example
+    from distill.training.packing import IGNORE, SharedPrefixCollator, padded
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    seqs = [tokenize_example(tokenizer, tiny_task, ex) for ex in EXAMPLES]
+    features = [
+        {"input_ids": s.input_ids, "labels": [IGNORE] * s.completion_start + s.input_ids[s.completion_start :]}
+        for s in seqs
+    ]
+    ids = [f["input_ids"] for f in features]
+    reference = {
+        "input_ids": padded(ids, tokenizer.pad_token_id),
+        "attention_mask": padded([[1] * len(i) for i in ids], 0),
+        "labels": padded([f["labels"] for f in features], IGNORE),
+    }
+    packed = SharedPrefixCollator(tokenizer.pad_token_id)(features)
+
+    # The common prompt is stored once; each tail keeps its question and answer.
+    total = sum(len(i) for i in ids)
+    assert packed["input_ids"].shape[1] < total / 2, (packed["input_ids"].shape, total)
+    assert (packed["labels"] != IGNORE).sum() == (reference["labels"] != IGNORE).sum()
+
+    model = _tiny_double_model(tiny_checkpoint)
+    loss_padded, grads_padded = _loss_and_grads(model, reference)
+    loss_packed, grads_packed = _loss_and_grads(model, packed)
+    # float64 weights; transformers' loss upcasts the logits to float32 only.
+    assert loss_packed == pytest.approx(loss_padded, rel=1e-6)
+    for name, grad in grads_padded.items():
+        scale = grad.abs().max().item() or 1.0
+        assert (grads_packed[name] - grad).abs().max().item() <= 1e-5 * scale, name
+
+
+def test_the_shared_prefix_stops_before_the_first_answer():
+    from distill.training.packing import pack
+
+    # Identical prompts: the prefix may not swallow the token that predicts an answer.
+    packed = pack([[1, 2, 3, 9, 9], [1, 2, 3, 8]], completion_starts=[3, 3])
+    assert packed.prefix_length == 2
+    assert packed.segments.tolist() == [-1, -1, 0, 0, 0, 1, 1]
+    assert packed.positions.tolist() == [0, 1, 2, 3, 4, 2, 3]
+    mask = packed.attention_mask()[0, 0]
+    # Sequence 1's tail sees the prefix and itself, never sequence 0's tail.
+    assert mask[5].tolist() == [True, True, False, False, False, True, False]
+    # Sequences with nothing in common pack with an empty prefix.
+    assert pack([[1, 2], [3, 4]], completion_starts=[1, 1]).prefix_length == 0
+
+
+def test_packing_none_pads_rows(tiny_task, tiny_checkpoint, tmp_path):
+    from distill.training.trainer import build_trainer
+
+    trainer, _ = build_trainer(_params(packing="none"), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "w")
+    batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
+    assert batch["attention_mask"].shape == batch["input_ids"].shape and batch["input_ids"].shape[0] == 2
+    trainer, _ = build_trainer(_params(), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "w2")
+    batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
+    assert batch["attention_mask"].dim() == 4 and batch["input_ids"].shape[0] == 1

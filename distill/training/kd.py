@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from trl import SFTTrainer
 
 from distill.teachers.forcing import TAIL_FLOOR
+from distill.training.packing import pack, packed_inputs
 from distill.training.soft_labels import SoftLabelSet
 
 TEACHER_KEYS = ("teacher_ids", "teacher_logprobs", "teacher_tail")
@@ -70,6 +71,8 @@ class KDCollator:
     soft_labels: dict[str, SoftLabelSet]
     """Per split; a row names its split and its index there."""
     pad_token_id: int
+    packing: bool = False
+    """Return one shared-prefix packed row instead (distill/training/packing.py)."""
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         labels_of = self.soft_labels[features[0]["split"]]
@@ -93,14 +96,12 @@ class KDCollator:
             t_ids[b, start:end] = torch.from_numpy(top.ids.astype("int64"))
             t_lp[b, start:end] = torch.from_numpy(top.logprobs)
             t_tail[b, start:end] = torch.from_numpy(top.tail)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention,
-            "labels": labels,
-            "teacher_ids": t_ids,
-            "teacher_logprobs": t_lp,
-            "teacher_tail": t_tail,
-        }
+        teacher = {"teacher_ids": t_ids, "teacher_logprobs": t_lp, "teacher_tail": t_tail}
+        if self.packing:
+            packed = pack(seqs, [int(labels_of.starts[row]) for row in rows])
+            inputs = packed_inputs(packed, input_ids, labels)
+            return inputs | {key: packed.gather(value) for key, value in teacher.items()}
+        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels} | teacher
 
 
 def kd_dataset(soft_labels: dict[str, SoftLabelSet], split: str):

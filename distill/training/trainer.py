@@ -60,7 +60,8 @@ def sft_config(
         lr_scheduler_type=cfg.scheduler,
         max_length=cfg.max_length,
         completion_only_loss=True,
-        train_sampling_strategy="group_by_length",  # similar lengths per batch: fewer pad tokens
+        # Padded rows: similar lengths per batch, fewer pad tokens. Packed rows have no padding.
+        train_sampling_strategy="group_by_length" if cfg.packing == "none" else "random",
         bf16=cfg.bf16,
         use_cpu=True,
         gradient_checkpointing=False,  # no gain on CPU at this size (DESIGN 6)
@@ -119,16 +120,23 @@ def build_trainer(
             **common,
             train_dataset=kd_dataset(soft_labels, "train"),
             eval_dataset=kd_dataset(soft_labels, "val") if val else None,
-            data_collator=KDCollator(soft_labels, _pad_id(tokenizer)),
+            data_collator=KDCollator(soft_labels, _pad_id(tokenizer), packing=cfg.packing == "shared_prefix"),
             alpha=cfg.kd.alpha,
             temperature=cfg.kd.temperature,
         )
     else:
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(
-            **common, train_dataset=build_dataset(task, train), eval_dataset=build_dataset(task, val) if val else None
+        from distill.training.packing import SharedPrefixCollator, packed_trainer_class
+
+        datasets = dict(
+            train_dataset=build_dataset(task, train), eval_dataset=build_dataset(task, val) if val else None
         )
+        if cfg.packing == "shared_prefix":
+            trainer_class = packed_trainer_class()
+            trainer = trainer_class(**common, **datasets, data_collator=SharedPrefixCollator(_pad_id(tokenizer)))
+        else:
+            trainer = SFTTrainer(**common, **datasets)
     return trainer, tokenizer
 
 
@@ -163,6 +171,7 @@ def train_student(
     return {
         "method": cfg.method,
         "loss": loss_name,
+        "packing": cfg.packing,
         "train_examples": len(train),
         "val_examples": len(val),
         "steps": trainer.state.global_step,
