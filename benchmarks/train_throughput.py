@@ -79,7 +79,7 @@ def run_baseline(params, task, checkpoint, examples, work: Path, micro_batch: in
         learning_rate=cfg.lr,
         num_train_epochs=1,
         per_device_train_batch_size=micro_batch,
-        gradient_accumulation_steps=cfg.batch_size * cfg.grad_accum // micro_batch,
+        gradient_accumulation_steps=cfg.batch_size * cfg.grad_accum // micro_batch,  # main() checks it divides
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.scheduler,
         use_cpu=True,
@@ -112,7 +112,11 @@ def main() -> None:
 
     params = load_params(REPO / "params.yaml")
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=1.0))
-    torch.set_num_threads(params.train.threads)
+    cfg = params.train
+    update = cfg.batch_size * cfg.grad_accum
+    if update % args.baseline_batch:
+        parser.error(f"--baseline-batch {args.baseline_batch} does not divide the {update} examples per update")
+    torch.set_num_threads(cfg.threads)
     checkpoint = resolve_hf(params.student.model)
     examples = read_examples(REPO / args.data)[: args.examples]
     task = make_task(params.task, REPO / "data/prepared" / RESOURCES)
@@ -125,8 +129,6 @@ def main() -> None:
             baseline = run_baseline(params, task, checkpoint, examples, Path(tmp) / "baseline", args.baseline_batch)
     finally:
         task.close()
-    cfg = params.train
-    update = cfg.batch_size * cfg.grad_accum
     print(
         f"{params.student.model}, {cfg.method}, {len(examples)} examples of {min(lengths)}-{max(lengths)} tokens "
         f"(mean {real / len(lengths):.0f}), {update} per update, "

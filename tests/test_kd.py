@@ -21,7 +21,7 @@ from distill.teachers.forcing import (
     top_k_from_logits,
 )
 from distill.training.data import tokenize_example
-from distill.training.kd import KDCollator, kd_dataset, kd_loss
+from distill.training.kd import TEACHER_KEYS, KDCollator, kd_dataset, kd_loss
 from distill.training.soft_labels import capture, load_split, read_manifest, write_teacher_logits
 from distill.training.trainer import STUDENT_CARD, train_student
 
@@ -242,7 +242,7 @@ def test_packed_kd_batches_give_the_padded_kd_loss(tiny_soft_labels, tiny_checkp
     losses = []
     for packing in (False, True):
         batch = KDCollator(labels, tokenizer.pad_token_id, packing=packing)(rows)
-        teacher = {key: batch.pop(key) for key in ("teacher_ids", "teacher_logprobs", "teacher_tail")}
+        teacher = {key: batch.pop(key) for key in TEACHER_KEYS}
         target = batch.pop("labels")
         with torch.no_grad():
             logits = model(**batch).logits

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from trl import SFTTrainer
 
 from distill.teachers.forcing import TAIL_FLOOR
-from distill.training.packing import pack, packed_inputs
+from distill.training.packing import IGNORE, pack, packed_inputs
 from distill.training.soft_labels import SoftLabelSet
 
 TEACHER_KEYS = ("teacher_ids", "teacher_logprobs", "teacher_tail")
@@ -42,7 +42,7 @@ def kd_loss(
     aligned with labels: row j is the teacher's distribution for token j. Averaged over answer
     tokens (or over `num_items`, the count across gradient-accumulation steps)."""
     logits, labels = logits[:, :-1], labels[:, 1:]
-    mask = labels != -100
+    mask = labels != IGNORE
     student = logits[mask].float()
     targets = labels[mask]
     n = mask.sum() if num_items is None else num_items
@@ -83,7 +83,7 @@ class KDCollator:
         batch = len(seqs)
         input_ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
         attention = torch.zeros((batch, width), dtype=torch.long)
-        labels = torch.full((batch, width), -100, dtype=torch.long)
+        labels = torch.full((batch, width), IGNORE, dtype=torch.long)
         t_ids = torch.zeros((batch, width, k), dtype=torch.long)
         t_lp = torch.zeros((batch, width, k), dtype=torch.float32)
         t_tail = torch.zeros((batch, width), dtype=torch.float32)
@@ -96,7 +96,7 @@ class KDCollator:
             t_ids[b, start:end] = torch.from_numpy(top.ids.astype("int64"))
             t_lp[b, start:end] = torch.from_numpy(top.logprobs)
             t_tail[b, start:end] = torch.from_numpy(top.tail)
-        teacher = {"teacher_ids": t_ids, "teacher_logprobs": t_lp, "teacher_tail": t_tail}
+        teacher = dict(zip(TEACHER_KEYS, (t_ids, t_lp, t_tail), strict=True))
         if self.packing:
             packed = pack(seqs, [int(labels_of.starts[row]) for row in rows])
             inputs = packed_inputs(packed, input_ids, labels)

@@ -20,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from trl import SFTTrainer
+
+from distill.inference.hf import common_prefix_length
 
 IGNORE = -100
 
@@ -57,12 +60,7 @@ class PackedRow:
 def shared_prefix_length(sequences: list[list[int]], completion_starts: list[int]) -> int:
     """The longest common opening of `sequences`, ending at least one token before the earliest
     completion start."""
-    limit = max(0, min(completion_starts) - 1)
-    first = sequences[0]
-    n = 0
-    while n < limit and all(n < len(s) and s[n] == first[n] for s in sequences[1:]):
-        n += 1
-    return n
+    return max(0, min(common_prefix_length(sequences), min(completion_starts) - 1))
 
 
 def pack(sequences: list[list[int]], completion_starts: list[int]) -> PackedRow:
@@ -73,13 +71,11 @@ def pack(sequences: list[list[int]], completion_starts: list[int]) -> PackedRow:
         rows += [i] * len(tail)
         positions += list(tail)
         segments += [i] * len(tail)
-    as_long = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
-    return PackedRow(prefix, as_long(rows), as_long(positions), as_long(segments))
+    return PackedRow(prefix, torch.tensor(rows), torch.tensor(positions), torch.tensor(segments))
 
 
 def padded(values: list[list[int]], fill: int) -> torch.Tensor:
-    width = max(len(v) for v in values)
-    return torch.tensor([list(v) + [fill] * (width - len(v)) for v in values], dtype=torch.long)
+    return torch.nn.utils.rnn.pad_sequence([torch.tensor(v) for v in values], batch_first=True, padding_value=fill)
 
 
 def packed_inputs(packed: PackedRow, input_ids: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -110,19 +106,13 @@ class SharedPrefixCollator:
         return packed_inputs(packed, padded(ids, self.pad_token_id), padded(labels, IGNORE))
 
 
-def packed_trainer_class():
-    """SFTTrainer for shared-prefix rows (imported lazily: trl is slow to import)."""
-    from trl import SFTTrainer
-
-    class SharedPrefixSFTTrainer(SFTTrainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            counted = self._total_train_tokens
-            result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            if self.model.training:
-                # trl counts attention_mask.sum(), which for a 4D mask is its true entries; the
-                # tokens computed are the packed row's.
-                self._total_train_tokens = counted + inputs["position_ids"].numel()
-                self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
-            return result
-
-    return SharedPrefixSFTTrainer
+class SharedPrefixSFTTrainer(SFTTrainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        counted = self._total_train_tokens
+        result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self.model.training:
+            # trl counts attention_mask.sum(), which for a 4D mask is its true entries; the
+            # tokens computed are the packed row's.
+            self._total_train_tokens = counted + inputs["position_ids"].numel()
+            self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+        return result

@@ -127,14 +127,14 @@ def build_trainer(
     else:
         from trl import SFTTrainer
 
-        from distill.training.packing import SharedPrefixCollator, packed_trainer_class
+        from distill.training.packing import SharedPrefixCollator, SharedPrefixSFTTrainer
 
         datasets = dict(
             train_dataset=build_dataset(task, train), eval_dataset=build_dataset(task, val) if val else None
         )
         if cfg.packing == "shared_prefix":
-            trainer_class = packed_trainer_class()
-            trainer = trainer_class(**common, **datasets, data_collator=SharedPrefixCollator(_pad_id(tokenizer)))
+            collator = SharedPrefixCollator(_pad_id(tokenizer))
+            trainer = SharedPrefixSFTTrainer(**common, **datasets, data_collator=collator)
         else:
             trainer = SFTTrainer(**common, **datasets)
     return trainer, tokenizer
