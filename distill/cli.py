@@ -90,16 +90,13 @@ def ask(args: argparse.Namespace) -> int:
             f"{args.params}: task.name is {params.task.name!r} but {export_dir} was exported for {spec.task!r}"
         )
     gguf = exported_gguf(export_dir, args.gguf)
+    ev = params.evaluate
     model = LlamaCppChat(
-        "student",
-        GGUFSource(path=gguf),
-        n_ctx=args.n_ctx,
-        threads=params.evaluate.threads,
-        max_tokens=params.evaluate.max_new_tokens,
+        "student", GGUFSource(path=gguf), n_ctx=args.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens
     )
     task = make_task(params.task, Path(args.prepared) / RESOURCES)
     try:
-        answer = ask_model(model, task, spec, args.question)
+        answer = ask_model(model, task, spec, args.question, ev.repair_turns, ev.repair_temperature)
     finally:
         task.close()
         model.close()
@@ -107,7 +104,8 @@ def ask(args: argparse.Namespace) -> int:
     if answer.shown:
         print()
         print(answer.shown)
-    print(f"\n({gguf.name}, {answer.seconds:.2f}s)", file=sys.stderr)
+    repaired = f", {answer.repairs} repair turn(s)" if answer.repairs else ""
+    print(f"\n({gguf.name}, {answer.seconds:.2f}s{repaired})", file=sys.stderr)
     return 0
 
 

@@ -233,6 +233,12 @@ class EvaluateConfig:
     """Sampling temperature when samples > 1."""
     pass_k: tuple[int, ...] = (1,)
     """The k of pass@k to report, each <= samples (unbiased estimator, as in the HumanEval paper)."""
+    repair_turns: int = 1
+    """Times an answer that cannot run (no SQL, an SQLite error; code that does not parse) goes back
+    to the model with the error, found without the gold; 0 = the first answer is final."""
+    repair_temperature: float = 0.7
+    """Sampling temperature of a repair turn (seeded, so reproducible): greedy small models tend to
+    repeat the failing answer word for word."""
 
 
 @dataclass(frozen=True)
@@ -322,6 +328,8 @@ _CHECKS = {
     "evaluate.samples": (lambda v: v >= 1, "an integer >= 1"),
     "evaluate.temperature": (lambda v: 0 < v <= 2, "a number in (0, 2]"),
     "evaluate.pass_k": (lambda v: len(v) >= 1 and all(k >= 1 for k in v), "a non-empty list of integers >= 1"),
+    "evaluate.repair_turns": (lambda v: v >= 0, "an integer >= 0; 0 turns repair off"),
+    "evaluate.repair_temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2; 0 = greedy"),
     "export.quantizations": (
         lambda v: len(v) == len(set(v)) and set(v) <= set(QUANTIZATIONS),
         f"a list of distinct names from {', '.join(QUANTIZATIONS)}",

@@ -169,3 +169,11 @@ def test_check_source_and_prompt_helpers():
     assert doctest_cases(">>> f(1)\n2\n>>> f(2)\n3") == ["assert f(1) == 2", "assert f(2) == 3"]
     prompt = build_prompt("def f(x: int) -> int:", "Add one.", ["import math"])
     assert prompt == 'import math\n\n\ndef f(x: int) -> int:\n    """Add one.\n    """\n'
+
+
+def test_answer_problem_checks_statically_and_never_runs_the_hidden_tests(task):
+    ex = _ex()
+    assert task.answer_problem(f"```python\n{GOLD}```", ex) is None
+    assert task.answer_problem("def shout_words(text):\n    return []\n", ex) is None  # fails the tests: not said
+    assert task.answer_problem("def shout_words(text:\n    return []\n", ex).startswith("syntax error")
+    assert task.answer_problem("I cannot help with that.", ex)

@@ -20,6 +20,10 @@ def test_repository_params_load():
         ("teacher:\n  model: 3\n", "teacher.model: expected str, got 3"),
         ("teachr: {}\n", "unknown key 'teachr'"),
         ("train:\n  packing: pack\n", "train.packing: expected one of shared_prefix, none, got 'pack'"),
+        (
+            "evaluate:\n  repair_turns: -1\n",
+            "evaluate.repair_turns: expected an integer >= 0; 0 turns repair off, got -1",
+        ),
         ("task: [1]\n", "task: expected a mapping"),
         ("task: {name: 'a\n", "invalid YAML"),
     ],

@@ -25,3 +25,21 @@ def test_summarize_per_difficulty_and_latency():
     assert m["by_difficulty"]["easy"]["execution_accuracy"] == 0.5
     assert m["by_difficulty"]["hard"]["n"] == 2
     assert m["mean_latency_s"] == 2.0
+
+
+def test_red_flags_say_when_training_did_nothing_or_hurt():
+    from distill.evaluation.metrics import red_flags
+
+    def flags(student, base=0.5, teacher=0.9):
+        models = {
+            name: {"execution_accuracy": acc}
+            for name, acc in (("base", base), ("student", student), ("teacher", teacher))
+        }
+        return {f["flag"] for f in red_flags(models)}
+
+    assert flags(0.8) == set()
+    assert flags(0.51) == {"student_same_as_base"}
+    assert flags(0.3, base=0.3) == {"student_below_50", "student_same_as_base"}
+    assert flags(0.3) == {"student_below_50", "student_below_base"}
+    assert flags(0.6, base=0.75) == {"student_below_base"}
+    assert flags(0.95) == {"student_above_teacher"}

@@ -128,3 +128,14 @@ def test_decode_speed_excludes_the_warm_up_answer():
     speed = decode_speed(model, _Task(), [Example(input="a", output="b"), Example(input="c", output="d")])
     assert model.calls == 3  # one warm-up, then each question alone
     assert speed == {"tokens_per_s": 20.0, "seconds_per_answer": 0.5, "tokens": 20, "n": 2}
+
+
+def test_the_report_shows_the_first_answer_accuracy_beside_a_repaired_one():
+    report = _report()
+    teacher = dict(_model(TEACHER, DIFFS), first_answer=accuracy_block([True, True, False, False]))
+    teacher.update(repaired=1, repaired_correct=1)
+    eval_metrics = {"task": "text2sql", "n": 4, "models": {"teacher": teacher}}
+    (row,) = build_report(eval_metrics, []).rows
+    assert "first answer 50.0%, 1 sent back with their error, 1 then right" in row["detail"]
+    assert "first answer" not in report.rows[0]["detail"]  # nothing repaired, nothing said
+    assert "first answer 50.0%" in render_markdown(build_report(eval_metrics, []))

@@ -35,3 +35,8 @@ def test_normalize_sql_ignores_case_and_whitespace():
     )
     assert normalize_sql("SELECT name FROM t WHERE id = 1") != normalize_sql("SELECT name FROM t WHERE id = 2")
     assert normalize_sql("SELEC nonsense (") is None
+
+
+def test_normalize_sql_survives_sqlglot_generator_crashes():
+    # A student once wrote this DDL; sqlglot parses it but its SQLite generator raises KeyError.
+    assert normalize_sql("CREATE TABLE t (a INTEGER, PRIMARY KEY (customer_id))") is None

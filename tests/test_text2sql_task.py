@@ -107,3 +107,26 @@ def test_degenerate_deeply_nested_output_is_graded_not_crashed(tiny_task):
     assert not score.correct and not score.valid
     unbalanced = tiny_task.score("SELECT COUNT(" + "(" * 400, ex)
     assert not unbalanced.correct and not unbalanced.valid
+
+
+def test_answer_problem_is_what_running_the_answer_shows_without_the_gold(tiny_task):
+    ex = _ex("Names of employees in Sales", "SELECT name FROM employees WHERE department_id = 1")
+    assert tiny_task.answer_problem("SELECT name FROM employees", ex) is None  # runs; wrong is not a problem
+    # SQLite's error, then where the schema has what is missing: no gold involved.
+    assert tiny_task.answer_problem("SELECT e.salary_x FROM employees e", ex) == (
+        "no such column: e.salary_x (employees has no column salary_x; no table has a column salary_x)"
+    )
+    assert tiny_task.answer_problem("SELECT d.salary FROM employees e", ex) == (
+        "no such column: d.salary (d is not a table or alias in the query's FROM or JOIN; "
+        "salary is a column of employees)"
+    )
+    assert tiny_task.answer_problem("SELECT name FROM staff", ex).startswith("no such table: staff (the tables are ")
+    scoped = tiny_task.answer_problem("SELECT e.name FROM (SELECT * FROM employees e)", ex)
+    assert scoped == (
+        "no such column: e.name (e is defined in another part of the query than where it is used; "
+        "name is a column of departments, employees)"
+    )
+    repair = tiny_task.repair_messages(tiny_task.messages(ex), "SELECT nme FROM employees", "no such column: nme")
+    assert [m["role"] for m in repair[-3:]] == ["user", "assistant", "user"]
+    assert repair[-2]["content"] == "SELECT nme FROM employees"
+    assert "no such column: nme" in repair[-1]["content"] and ex.output not in repair[-1]["content"]

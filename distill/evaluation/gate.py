@@ -20,7 +20,10 @@ def run_gate(params: Params, prepared_dir: Path, cache_dir: Path) -> dict:
     task = make_task(params.task, Path(prepared_dir) / RESOURCES)
     teacher = TeacherChat("teacher", make_client(params.teacher, cache_dir), params.evaluate.max_new_tokens)
     try:
-        records = evaluate_model(teacher, task, examples)
+        ev = params.evaluate
+        records = evaluate_model(
+            teacher, task, examples, repair_turns=ev.repair_turns, repair_temperature=ev.repair_temperature
+        )
         usage = teacher.client.ledger.summary()
     finally:
         teacher.close()
@@ -31,11 +34,12 @@ def run_gate(params: Params, prepared_dir: Path, cache_dir: Path) -> dict:
         "teacher": f"{params.teacher.provider}:{params.teacher.model}",
         "split": "teacher_val",
         **{k: summary[k] for k in ("execution_accuracy", "ci95", "n", "correct", "valid_rate", "by_difficulty")},
+        **{k: summary[k] for k in ("first_answer", "repaired", "repaired_correct") if k in summary},
         "min_accuracy": threshold,
         "pass": summary["execution_accuracy"] >= threshold,
         "teacher_usage": usage,
         "failures": [
-            {k: r[k] for k in ("id", "difficulty", "input", "gold", "prediction", "error")}
+            {k: r[k] for k in ("id", "difficulty", "input", "gold", "prediction", "error", "repairs")}
             for r in records
             if not r["correct"]
         ],

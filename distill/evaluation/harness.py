@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tqdm.auto import tqdm
 
 from distill.examples import Example
@@ -9,19 +11,73 @@ from distill.inference.base import ChatModel, Generation
 from distill.tasks.base import Task
 
 
-def generate_answers(
-    model: ChatModel, task: Task, examples: list[Example], sample_index: int = 0, temperature: float = 0.0
+@dataclass(frozen=True)
+class ModelAnswer:
+    text: str
+    """The final answer: the first, or the reply to the last repair turn."""
+    seconds: float
+    """Wall time over every turn."""
+    repairs: int = 0
+    """Repair turns it took (0 = the first answer is final)."""
+    first_text: str | None = None
+    """The first answer, when it was sent back."""
+
+
+def _generate(
+    model: ChatModel, conversations: list[list[dict]], desc: str, progress: bool, **sampling
 ) -> list[Generation]:
-    """Run `model` on every example's task prompt, in batches, with a progress bar: greedy, or
-    with temperature > 0 the `sample_index`-th sampled answer (for pass@k)."""
-    sampling = {"temperature": temperature, "sample_index": sample_index} if temperature > 0 else {}
     out: list[Generation] = []
-    with tqdm(total=len(examples), desc=f"evaluate {model.name}", unit="q") as bar:
-        for start in range(0, len(examples), model.batch_size):
-            batch = examples[start : start + model.batch_size]
-            out.extend(model.generate([task.messages(ex) for ex in batch], **sampling))
+    with tqdm(total=len(conversations), desc=desc, unit="q", disable=not progress) as bar:
+        for start in range(0, len(conversations), model.batch_size):
+            batch = conversations[start : start + model.batch_size]
+            out.extend(model.generate(batch, **sampling))
             bar.update(len(batch))
     return out
+
+
+def generate_answers(
+    model: ChatModel,
+    task: Task,
+    examples: list[Example],
+    sample_index: int = 0,
+    temperature: float = 0.0,
+    repair_turns: int = 0,
+    repair_temperature: float = 0.0,
+    progress: bool = True,
+) -> list[ModelAnswer]:
+    """Run `model` on every example's task prompt, in batches, with a progress bar: greedy, or
+    with temperature > 0 the `sample_index`-th sampled answer (for pass@k).
+
+    Up to `repair_turns` times, an answer that cannot run goes back to the model with the task's
+    description of the problem, found without the gold (an SQLite error, a syntax error), and
+    its reply replaces it: what a user running the answer would do. Repair turns sample at
+    `repair_temperature`, seeded by the turn, so they are reproducible.
+    """
+    sampling = {"temperature": temperature, "sample_index": sample_index} if temperature > 0 else {}
+    conversations = [task.messages(ex) for ex in examples]
+    first = _generate(model, conversations, f"evaluate {model.name}", progress, **sampling)
+    texts = [g.text for g in first]
+    seconds = [g.seconds for g in first]
+    repairs = [0] * len(examples)
+    for turn in range(1, repair_turns + 1):
+        problems = {i: p for i, ex in enumerate(examples) if (p := task.answer_problem(texts[i], ex))}
+        if not problems:
+            break
+        for i, problem in problems.items():
+            conversations[i] = task.repair_messages(conversations[i], texts[i], problem)
+        todo = sorted(problems)
+        resampling = (
+            {"temperature": repair_temperature, "sample_index": sample_index + turn} if repair_temperature > 0 else {}
+        )
+        replies = _generate(
+            model, [conversations[i] for i in todo], f"repair {model.name} (turn {turn})", progress, **resampling
+        )
+        for i, reply in zip(todo, replies, strict=True):
+            texts[i], seconds[i], repairs[i] = reply.text, seconds[i] + reply.seconds, turn
+    return [
+        ModelAnswer(text, secs, n, first[i].text if n else None)
+        for i, (text, secs, n) in enumerate(zip(texts, seconds, repairs, strict=True))
+    ]
 
 
 def grade(
@@ -54,15 +110,31 @@ def grade(
 
 
 def evaluate_model(
-    model: ChatModel, task: Task, examples: list[Example], samples: int = 1, temperature: float = 0.0
+    model: ChatModel,
+    task: Task,
+    examples: list[Example],
+    samples: int = 1,
+    temperature: float = 0.0,
+    repair_turns: int = 0,
+    repair_temperature: float = 0.0,
 ) -> list[dict]:
-    """Graded records: one per example, or with samples > 1 one per sampled answer (`sample` says which)."""
-    if samples == 1:
-        answers = generate_answers(model, task, examples)
-        return grade(task, examples, [a.text for a in answers], model.name, [a.seconds for a in answers])
+    """Graded records: one per example, or with samples > 1 one per sampled answer (`sample` says
+    which). `repairs` counts the repair turns an answer took, and `first_output` keeps the first
+    answer when there were any."""
     records = []
     for i in range(samples):
-        answers = generate_answers(model, task, examples, sample_index=i, temperature=temperature)
+        answers = generate_answers(
+            model,
+            task,
+            examples,
+            sample_index=i,
+            temperature=temperature if samples > 1 else 0.0,
+            repair_turns=repair_turns,
+            repair_temperature=repair_temperature,
+        )
         graded = grade(task, examples, [a.text for a in answers], model.name, [a.seconds for a in answers])
-        records += [{**r, "sample": i} for r in graded]
+        graded = [
+            {**r, "repairs": a.repairs, "first_output": a.first_text} for r, a in zip(graded, answers, strict=True)
+        ]
+        records += [{**r, "sample": i} for r in graded] if samples > 1 else graded
     return records

@@ -39,6 +39,11 @@ def summarize(records: list[dict]) -> dict:
     for r in records:
         by_difficulty[r.get("difficulty", "unknown")].append(r["correct"])
     out["by_difficulty"] = {d: accuracy_block(v) for d, v in sorted(by_difficulty.items())}
+    if any("repairs" in r for r in records):
+        # An answer is only sent back when it cannot run, so a repaired answer's first try was wrong.
+        out["first_answer"] = accuracy_block([r["correct"] and not r["repairs"] for r in records])
+        out["repaired"] = sum(bool(r["repairs"]) for r in records)
+        out["repaired_correct"] = sum(bool(r["repairs"]) and r["correct"] for r in records)
     latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
     if latencies:
         out["mean_latency_s"] = round(sum(latencies) / len(latencies), 4)
@@ -87,8 +92,17 @@ def red_flags(models: dict) -> list[dict]:
         flags.append(
             {"flag": "student_above_teacher", "message": "student beats its teacher: suspect leakage or overfitting"}
         )
-    if "base" in models and abs(student - models["base"]["execution_accuracy"]) <= 0.02:
+    base = models["base"]["execution_accuracy"] if "base" in models else None
+    if base is not None and abs(student - base) <= 0.02:
         flags.append(
             {"flag": "student_same_as_base", "message": "student within 2 points of the base: training did nothing"}
+        )
+    if base is not None and student < base - 0.02:
+        flags.append(
+            {
+                "flag": "student_below_base",
+                "message": f"student at {student:.1%}, below its base at {base:.1%}: training hurt "
+                "(overfitting, or training data worse than what the base already knows)",
+            }
         )
     return flags

@@ -31,6 +31,16 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1%}"
 
 
+def _repair_note(m: dict) -> str:
+    """How much of the accuracy came from the repair turn, so the first-try number is never hidden."""
+    if not m.get("repaired"):
+        return ""
+    return (
+        f"; first answer {_pct(m['first_answer']['execution_accuracy'])}, "
+        f"{m['repaired']} sent back with their error, {m['repaired_correct']} then right"
+    )
+
+
 def build_report(
     eval_metrics: dict,
     predictions: list[dict],
@@ -49,7 +59,7 @@ def build_report(
                 "valid": m.get("valid_rate"),
                 "exact": m.get("exact_match"),
                 "latency_s": m.get("mean_latency_s"),
-                "detail": eval_metrics.get("model_specs", {}).get(name, ""),
+                "detail": eval_metrics.get("model_specs", {}).get(name, "") + _repair_note(m),
             }
         )
     flags = [f["message"] for f in eval_metrics.get("red_flags", [])]
@@ -68,7 +78,7 @@ def build_report(
                     # Its speed was probed one question at a time, unlike the batched rows above.
                     "detail": f"{m['bytes'] / 2**20:.0f} MiB, {m['delta_vs_hf']:+.1%} vs HF, "
                     f"{m['tokens_per_s']} tok/s ({m['speedup_vs_hf']}x HF), "
-                    f"{m['seconds_per_answer']:.2f} s/answer one at a time",
+                    f"{m['seconds_per_answer']:.2f} s/answer one at a time" + _repair_note(m),
                 }
             )
             for difficulty, block in m.get("by_difficulty", {}).items():

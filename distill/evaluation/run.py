@@ -27,7 +27,8 @@ def _resolved(key: str, resolve, spec: str):
 def _model_builders(params: Params, teacher_cache: Path, student_dir: Path | None) -> dict:
     """Model name in metrics -> a function that loads it (loaded one at a time to bound memory).
 
-    Every model answers greedily with the same answer-length cap, so only the model differs. The
+    Every model answers with the same settings (greedy first answers, the same repair turn and
+    answer-length cap), so only the model differs. The
     teacher goes through the teacher client, so an API teacher is cached and budgeted here too.
     """
     ev = params.evaluate
@@ -72,6 +73,7 @@ def evaluate_models(
     ev = params.evaluate
     # One greedy answer per question unless pass@k asks for samples.
     sampling = {"samples": ev.samples, "temperature": ev.temperature} if ev.samples > 1 else {}
+    sampling.update(repair_turns=ev.repair_turns, repair_temperature=ev.repair_temperature)
     records: list[dict] = []
     models = {}
     teacher_usage = None

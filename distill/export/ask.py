@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.evaluation.harness import generate_answers
 from distill.export.llama_cpp import ExportError
 from distill.export.prompt import PromptSpec
 from distill.export.run import GGUF_DIR, MANIFEST
@@ -22,6 +23,8 @@ class Answer:
     shown: str
     """What the task shows for it (the query's rows)."""
     seconds: float
+    repairs: int = 0
+    """Repair turns it took (an answer that could not run went back with its error)."""
 
 
 def exported_gguf(export_dir: Path, name: str | None = None) -> Path:
@@ -42,8 +45,18 @@ def exported_gguf(export_dir: Path, name: str | None = None) -> Path:
     return path
 
 
-def ask(model: ChatModel, task: Task, spec: PromptSpec, question: str) -> Answer:
+def ask(
+    model: ChatModel,
+    task: Task,
+    spec: PromptSpec,
+    question: str,
+    repair_turns: int = 0,
+    repair_temperature: float = 0.0,
+) -> Answer:
+    """One answer, with the repair turns evaluation gives (`evaluate.repair_turns`)."""
     example = spec.example(question)
-    (generation,) = model.generate([task.messages(example)])
-    prediction = task.extract(generation.text)
-    return Answer(generation.text, prediction, task.show_answer(prediction, example), generation.seconds)
+    (answer,) = generate_answers(
+        model, task, [example], repair_turns=repair_turns, repair_temperature=repair_temperature, progress=False
+    )
+    prediction = task.extract(answer.text)
+    return Answer(answer.text, prediction, task.show_answer(prediction, example), answer.seconds, answer.repairs)

@@ -132,6 +132,21 @@ class Task(ABC):
         return ()
 
     # -- evaluation --------------------------------------------------------------------------------
+    repair_request: str = "That answer does not work: {problem}\nReply with the corrected answer only."
+    """The user turn that sends an answer's problem back to the model (see `repair_messages`)."""
+
+    def answer_problem(self, text: str, example: Example) -> str | None:
+        """Why the answer in `text` cannot run, found without the gold output (nothing extracted,
+        it does not parse, it fails to execute), worded for the model; None when it runs. Default:
+        the task cannot tell, so no answer is sent back."""
+        return None
+
+    def repair_messages(self, conversation: list[dict], text: str, problem: str) -> list[dict]:
+        """`conversation` continued with the model's answer and a request to fix `problem`: the
+        prompt prefix stays the same, so runtimes reuse its cache."""
+        request = self.repair_request.format(problem=problem)
+        return [*conversation, {"role": "assistant", "content": text}, {"role": "user", "content": request}]
+
     def benchmark_sets(self, limit: int = 0) -> dict[str, list[Example]]:
         """Public benchmarks evaluated beside the test split, by name (at most `limit` examples
         each; 0 = all). Default: none."""

@@ -305,6 +305,13 @@ class CodeTask(Task):
         return Graded(True, _hashable(outputs), None, result)
 
     # -- validation and scoring ------------------------------------------------------------------------
+    repair_request = "That code does not work: {problem}\nReply with the corrected, complete function only."
+
+    def answer_problem(self, text: str, example: Example) -> str | None:
+        # Static checks only: running the tests would show the model the hidden gold.
+        problems = static_problems(self.program(self.extract(text), example), example.metadata["entry_point"])
+        return problems[0] if problems else None
+
     def score(self, text: str, example: Example) -> Score:
         code = self.program(self.extract(text), example)
         if not code.strip():

@@ -34,6 +34,8 @@ every alias you use must be defined in FROM or JOIN.
 Database schema:
 {schema}"""
 
+_NO_COLUMN = re.compile(r"no such column: (?:(\w+)\.)?(\w+)")
+_NO_TABLE = re.compile(r"no such table: (?:\w+\.)?(\w+)")
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _SQL_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
 # A one-line fence (```sql SELECT 1```) or inline code (`SELECT 1`).
@@ -81,13 +83,30 @@ def extract_sql(text: str) -> str:
     return candidates[0] if candidates else _cut_statement(text)
 
 
+def _query_sources(sql: str) -> dict[str, str] | None:
+    """Table alias or name -> table name, for every table and CTE in `sql`; None if it does not parse."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except (SqlglotError, RecursionError):
+        return None
+    sources = {cte.alias_or_name.lower(): cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if table.name:
+            sources[table.alias_or_name.lower()] = table.name.lower()
+            sources.setdefault(table.name.lower(), table.name.lower())
+    return sources
+
+
 def normalize_sql(sql: str) -> str | None:
     """sqlglot's canonical SQLite rendering (keywords upper, identifiers lower), or None if unparsable."""
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except (SqlglotError, RecursionError):  # RecursionError: degenerate output like "((((…"
         return None
-    return tree.sql(dialect="sqlite", normalize=True, comments=False)
+    try:
+        return tree.sql(dialect="sqlite", normalize=True, comments=False)
+    except Exception:  # noqa: BLE001 - sqlglot's generator can crash on odd model output (KeyError on bad DDL)
+        return None
 
 
 def _demonstrations_path(db: Path) -> Path:
@@ -312,6 +331,47 @@ class Text2SQLTask(Task):
         except (SqlglotError, RecursionError):
             pass  # sqlglot cannot reason about this query; execution decides
         return []
+
+    repair_request = (
+        "That query fails on the database: {problem}.\n"
+        # Restating the question here made the 1.5B teacher repeat its failing query more often.
+        "Write a corrected SQLite query for the question. Reply with the query only."
+    )
+
+    def answer_problem(self, text: str, example: Example) -> str | None:
+        # SQLite's own message, as a user running the query would see it; the gold is not consulted.
+        sql = self.extract(text)
+        if not sql:
+            return "no SQL query found in the answer"
+        error = self._db(example).execute(sql).error
+        if error is None:
+            return None
+        hint = self._schema_hint(error, sql, example)
+        return f"{error} ({hint})" if hint else error
+
+    def _schema_hint(self, error: str, sql: str, example: Example) -> str:
+        """Where the schema has what the error says is missing: small models repeat a failing query
+        when told only "no such column", and fix it when told which table holds the column."""
+        schema = self._schema_columns(example)
+        if match := _NO_COLUMN.match(error):
+            qualifier, column = match.group(1), match.group(2).lower()
+            hints = []
+            if qualifier and (sources := _query_sources(sql)) is not None:
+                table = sources.get(qualifier.lower())
+                if table is None:
+                    hints.append(f"{qualifier} is not a table or alias in the query's FROM or JOIN")
+                elif column in schema.get(table, {}):
+                    hints.append(f"{qualifier} is defined in another part of the query than where it is used")
+                else:
+                    hints.append(f"{table} has no column {column}")
+            owners = sorted(t for t, cols in schema.items() if column in cols)
+            hints.append(
+                f"{column} is a column of {', '.join(owners)}" if owners else f"no table has a column {column}"
+            )
+            return "; ".join(hints)
+        if _NO_TABLE.match(error):
+            return f"the tables are {', '.join(sorted(schema))}"
+        return ""
 
     def score(self, text: str, example: Example) -> Score:
         sql = self.extract(text)
