@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distill.config import load_params  # noqa: E402
+from distill.evaluation.harness import sampling_kwargs  # noqa: E402
 from distill.evaluation.run import test_examples  # noqa: E402
 from distill.examples import Example  # noqa: E402
 from distill.preparation import RESOURCES  # noqa: E402
@@ -74,7 +75,7 @@ def main() -> None:
         try:
             results = {}
             for temperature in args.temperatures:
-                sampling = {"temperature": temperature, "sample_index": 1} if temperature > 0 else {}
+                sampling = sampling_kwargs(temperature, seed=1)  # evaluation's seed for turn 1 of a greedy answer
                 runs = repeats = 0
                 for example, messages, answer, problem in cases:
                     (reply,) = teacher.generate([task.repair_messages(messages, answer, problem)], **sampling)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from distill.config import ConfigError
-from distill.evaluation.harness import grade
+from distill.evaluation.harness import Repair, grade
 from distill.evaluation.metrics import summarize
 from distill.examples import Example, read_examples
 from distill.export.llama_cpp import ExportError
@@ -96,7 +96,7 @@ def ask(args: argparse.Namespace) -> int:
     )
     task = make_task(params.task, Path(args.prepared) / RESOURCES)
     try:
-        answer = ask_model(model, task, spec, args.question, ev.repair_turns, ev.repair_temperature)
+        answer = ask_model(model, task, spec, args.question, Repair.of(ev))
     finally:
         task.close()
         model.close()

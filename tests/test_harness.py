@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from distill.evaluation.harness import evaluate_model
+from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import summarize
 from distill.examples import Example
 from distill.inference.base import Generation
@@ -36,7 +36,7 @@ def _examples():
 
 def test_an_answer_that_cannot_run_gets_one_repair_turn(tiny_task):
     model = _ScriptedModel(first="SELECT nme FROM employees", fixed=GOLD)
-    records = evaluate_model(model, tiny_task, _examples(), repair_turns=1, repair_temperature=0.7)
+    records = evaluate_model(model, tiny_task, _examples(), repair=Repair(turns=1, temperature=0.7))
     assert [r["correct"] for r in records] == [True, True]
     assert model.sampling == [(0.0, 0)] * 2 + [(0.7, 1)] * 2  # greedy first, then a seeded sample
     assert [r["repairs"] for r in records] == [1, 1]
@@ -53,18 +53,18 @@ def test_an_answer_that_cannot_run_gets_one_repair_turn(tiny_task):
 
 def test_repair_is_off_at_zero_turns_and_answers_that_run_are_final(tiny_task):
     broken = _ScriptedModel(first="SELECT nme FROM employees", fixed=GOLD)
-    records = evaluate_model(broken, tiny_task, _examples(), repair_turns=0)
+    records = evaluate_model(broken, tiny_task, _examples(), repair=Repair(turns=0))
     assert [r["correct"] for r in records] == [False, False] and len(broken.conversations) == 2
 
     runs_but_wrong = _ScriptedModel(first="SELECT name FROM employees", fixed=GOLD)
-    records = evaluate_model(runs_but_wrong, tiny_task, _examples(), repair_turns=3)
+    records = evaluate_model(runs_but_wrong, tiny_task, _examples(), repair=Repair(turns=3))
     assert [r["correct"] for r in records] == [False, False]  # a wrong result is not sent back: that needs the gold
     assert [r["repairs"] for r in records] == [0, 0] and len(runs_but_wrong.conversations) == 2
 
 
 def test_every_turn_sends_back_only_what_still_fails(tiny_task):
     model = _ScriptedModel(first="SELECT nme FROM employees", fixed="SELECT still_bad FROM employees")
-    records = evaluate_model(model, tiny_task, _examples(), repair_turns=2)
+    records = evaluate_model(model, tiny_task, _examples(), repair=Repair(turns=2))
     assert [r["repairs"] for r in records] == [2, 2] and not any(r["correct"] for r in records)
     assert len(model.conversations) == 6  # 2 first answers, then 2 per turn
     assert len(model.conversations[-1]) == 6  # system, question, answer, repair, answer, repair

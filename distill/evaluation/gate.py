@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.config import Params
-from distill.evaluation.harness import evaluate_model
-from distill.evaluation.metrics import summarize
+from distill.evaluation.harness import Repair, evaluate_model
+from distill.evaluation.metrics import REPAIR_KEYS, summarize
 from distill.examples import read_examples
 from distill.preparation import RESOURCES, TEACHER_VAL
 from distill.tasks import make_task
@@ -20,10 +20,7 @@ def run_gate(params: Params, prepared_dir: Path, cache_dir: Path) -> dict:
     task = make_task(params.task, Path(prepared_dir) / RESOURCES)
     teacher = TeacherChat("teacher", make_client(params.teacher, cache_dir), params.evaluate.max_new_tokens)
     try:
-        ev = params.evaluate
-        records = evaluate_model(
-            teacher, task, examples, repair_turns=ev.repair_turns, repair_temperature=ev.repair_temperature
-        )
+        records = evaluate_model(teacher, task, examples, repair=Repair.of(params.evaluate))
         usage = teacher.client.ledger.summary()
     finally:
         teacher.close()
@@ -34,7 +31,7 @@ def run_gate(params: Params, prepared_dir: Path, cache_dir: Path) -> dict:
         "teacher": f"{params.teacher.provider}:{params.teacher.model}",
         "split": "teacher_val",
         **{k: summary[k] for k in ("execution_accuracy", "ci95", "n", "correct", "valid_rate", "by_difficulty")},
-        **{k: summary[k] for k in ("first_answer", "repaired", "repaired_correct") if k in summary},
+        **{k: summary[k] for k in REPAIR_KEYS if k in summary},
         "min_accuracy": threshold,
         "pass": summary["execution_accuracy"] >= threshold,
         "teacher_usage": usage,

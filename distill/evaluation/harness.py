@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from distill.config import EvaluateConfig
 from distill.examples import Example
 from distill.inference.base import ChatModel, Generation
 from distill.tasks.base import Task
@@ -21,6 +22,28 @@ class ModelAnswer:
     """Repair turns it took (0 = the first answer is final)."""
     first_text: str | None = None
     """The first answer, when it was sent back."""
+
+
+@dataclass(frozen=True)
+class Repair:
+    """How an answer that cannot run goes back to the model: up to `turns` times, sampled at
+    `temperature` (0 = greedy)."""
+
+    turns: int = 0
+    temperature: float = 0.0
+
+    @classmethod
+    def of(cls, ev: EvaluateConfig) -> Repair:
+        """`evaluate.repair_turns` and `evaluate.repair_temperature`."""
+        return cls(ev.repair_turns, ev.repair_temperature)
+
+
+NO_REPAIR = Repair()
+
+
+def sampling_kwargs(temperature: float, seed: int) -> dict:
+    """`ChatModel.generate` keyword arguments: greedy at temperature 0, else a sample seeded by `seed`."""
+    return {"temperature": temperature, "sample_index": seed} if temperature > 0 else {}
 
 
 def _generate(
@@ -41,38 +64,40 @@ def generate_answers(
     examples: list[Example],
     sample_index: int = 0,
     temperature: float = 0.0,
-    repair_turns: int = 0,
-    repair_temperature: float = 0.0,
+    repair: Repair = NO_REPAIR,
     progress: bool = True,
 ) -> list[ModelAnswer]:
     """Run `model` on every example's task prompt, in batches, with a progress bar: greedy, or
     with temperature > 0 the `sample_index`-th sampled answer (for pass@k).
 
-    Up to `repair_turns` times, an answer that cannot run goes back to the model with the task's
+    Up to `repair.turns` times, an answer that cannot run goes back to the model with the task's
     description of the problem, found without the gold (an SQLite error, a syntax error), and
     its reply replaces it: what a user running the answer would do. Repair turns sample at
-    `repair_temperature`, seeded by the turn, so they are reproducible.
+    `repair.temperature`, seeded by the turn, so they are reproducible.
     """
-    sampling = {"temperature": temperature, "sample_index": sample_index} if temperature > 0 else {}
     conversations = [task.messages(ex) for ex in examples]
-    first = _generate(model, conversations, f"evaluate {model.name}", progress, **sampling)
+    first = _generate(
+        model, conversations, f"evaluate {model.name}", progress, **sampling_kwargs(temperature, sample_index)
+    )
     texts = [g.text for g in first]
     seconds = [g.seconds for g in first]
     repairs = [0] * len(examples)
-    for turn in range(1, repair_turns + 1):
-        problems = {i: p for i, ex in enumerate(examples) if (p := task.answer_problem(texts[i], ex))}
+    pending = list(range(len(examples)))  # answers not yet known to run
+    for turn in range(1, repair.turns + 1):
+        problems = {i: p for i in pending if (p := task.answer_problem(texts[i], examples[i]))}
         if not problems:
             break
+        pending = list(problems)
         for i, problem in problems.items():
             conversations[i] = task.repair_messages(conversations[i], texts[i], problem)
-        todo = sorted(problems)
-        resampling = (
-            {"temperature": repair_temperature, "sample_index": sample_index + turn} if repair_temperature > 0 else {}
-        )
         replies = _generate(
-            model, [conversations[i] for i in todo], f"repair {model.name} (turn {turn})", progress, **resampling
+            model,
+            [conversations[i] for i in pending],
+            f"repair {model.name} (turn {turn})",
+            progress,
+            **sampling_kwargs(repair.temperature, sample_index + turn),
         )
-        for i, reply in zip(todo, replies, strict=True):
+        for i, reply in zip(pending, replies, strict=True):
             texts[i], seconds[i], repairs[i] = reply.text, seconds[i] + reply.seconds, turn
     return [
         ModelAnswer(text, secs, n, first[i].text if n else None)
@@ -115,8 +140,7 @@ def evaluate_model(
     examples: list[Example],
     samples: int = 1,
     temperature: float = 0.0,
-    repair_turns: int = 0,
-    repair_temperature: float = 0.0,
+    repair: Repair = NO_REPAIR,
 ) -> list[dict]:
     """Graded records: one per example, or with samples > 1 one per sampled answer (`sample` says
     which). `repairs` counts the repair turns an answer took, and `first_output` keeps the first
@@ -129,8 +153,7 @@ def evaluate_model(
             examples,
             sample_index=i,
             temperature=temperature if samples > 1 else 0.0,
-            repair_turns=repair_turns,
-            repair_temperature=repair_temperature,
+            repair=repair,
         )
         graded = grade(task, examples, [a.text for a in answers], model.name, [a.seconds for a in answers])
         graded = [

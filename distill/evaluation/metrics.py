@@ -29,6 +29,10 @@ def accuracy_block(correct: list[bool]) -> dict:
     }
 
 
+REPAIR_KEYS = ("first_answer", "repaired", "repaired_correct")
+"""What `summarize` adds when the records carry repair turns."""
+
+
 def summarize(records: list[dict]) -> dict:
     """Metrics for one model from its graded records (see `harness.grade`)."""
     out = accuracy_block([r["correct"] for r in records])

@@ -6,7 +6,7 @@ import gc
 from pathlib import Path
 
 from distill.config import Params
-from distill.evaluation.harness import evaluate_model
+from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import red_flags, summarize_samples
 from distill.examples import Example, read_examples
 from distill.inference.hf import HFChat
@@ -73,7 +73,7 @@ def evaluate_models(
     ev = params.evaluate
     # One greedy answer per question unless pass@k asks for samples.
     sampling = {"samples": ev.samples, "temperature": ev.temperature} if ev.samples > 1 else {}
-    sampling.update(repair_turns=ev.repair_turns, repair_temperature=ev.repair_temperature)
+    sampling["repair"] = Repair.of(ev)  # the same repair turn for every model
     records: list[dict] = []
     models = {}
     teacher_usage = None

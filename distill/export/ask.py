@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill.evaluation.harness import generate_answers
+from distill.evaluation.harness import NO_REPAIR, Repair, generate_answers
 from distill.export.llama_cpp import ExportError
 from distill.export.prompt import PromptSpec
 from distill.export.run import GGUF_DIR, MANIFEST
@@ -50,13 +50,10 @@ def ask(
     task: Task,
     spec: PromptSpec,
     question: str,
-    repair_turns: int = 0,
-    repair_temperature: float = 0.0,
+    repair: Repair = NO_REPAIR,
 ) -> Answer:
     """One answer, with the repair turns evaluation gives (`evaluate.repair_turns`)."""
     example = spec.example(question)
-    (answer,) = generate_answers(
-        model, task, [example], repair_turns=repair_turns, repair_temperature=repair_temperature, progress=False
-    )
+    (answer,) = generate_answers(model, task, [example], repair=repair, progress=False)
     prediction = task.extract(answer.text)
     return Answer(answer.text, prediction, task.show_answer(prediction, example), answer.seconds, answer.repairs)

@@ -12,8 +12,8 @@ import gc
 from pathlib import Path
 
 from distill.config import Params
-from distill.evaluation.harness import evaluate_model
-from distill.evaluation.metrics import summarize
+from distill.evaluation.harness import Repair, evaluate_model
+from distill.evaluation.metrics import REPAIR_KEYS, summarize
 from distill.evaluation.speed import decode_speed
 from distill.examples import Example
 from distill.export.llama_cpp import ExportError
@@ -76,9 +76,7 @@ def verify_export(
         )
         try:
             speed = decode_speed(model, task, speed_set)
-            model_records = evaluate_model(
-                model, task, examples, repair_turns=ev.repair_turns, repair_temperature=ev.repair_temperature
-            )
+            model_records = evaluate_model(model, task, examples, repair=Repair.of(ev))
         finally:
             model.close()
         summary = summarize(model_records)
@@ -96,7 +94,7 @@ def verify_export(
             else None,
             "seconds_per_answer": speed["seconds_per_answer"],
             "by_difficulty": summary["by_difficulty"],
-            **{k: summary[k] for k in ("first_answer", "repaired", "repaired_correct") if k in summary},
+            **{k: summary[k] for k in REPAIR_KEYS if k in summary},
             "flagged": -delta > ex.max_accuracy_drop,
         }
         records += model_records
@@ -117,7 +115,7 @@ def verify_export(
             "model": "student, HF fp32 with the adapter merged (evaluate stage)",
             "execution_accuracy": reference["execution_accuracy"],
             "ci95": reference["ci95"],
-            **{k: reference[k] for k in ("first_answer", "repaired", "repaired_correct") if k in reference},
+            **{k: reference[k] for k in REPAIR_KEYS if k in reference},
             "tokens_per_s": hf_speed["tokens_per_s"],
             "seconds_per_answer": hf_speed["seconds_per_answer"],
         },

@@ -35,7 +35,6 @@ Database schema:
 {schema}"""
 
 _NO_COLUMN = re.compile(r"no such column: (?:(\w+)\.)?(\w+)")
-_NO_TABLE = re.compile(r"no such table: (?:\w+\.)?(\w+)")
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _SQL_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
 # A one-line fence (```sql SELECT 1```) or inline code (`SELECT 1`).
@@ -369,7 +368,7 @@ class Text2SQLTask(Task):
                 f"{column} is a column of {', '.join(owners)}" if owners else f"no table has a column {column}"
             )
             return "; ".join(hints)
-        if _NO_TABLE.match(error):
+        if error.startswith("no such table:"):
             return f"the tables are {', '.join(sorted(schema))}"
         return ""
 
