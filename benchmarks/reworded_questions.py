@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distill.config import load_params  # noqa: E402
 from distill.evaluation.harness import Repair, evaluate_model  # noqa: E402
+from distill.evaluation.metrics import summarize  # noqa: E402
 from distill.evaluation.run import test_examples  # noqa: E402
 from distill.examples import Example, read_examples  # noqa: E402
 from distill.preparation import RESOURCES  # noqa: E402
@@ -79,9 +80,11 @@ def main() -> None:
     for old, new in zip(graded["old"], graded["new"], strict=True):
         print(f"  {old['id']}  old: {mark(old):<16} new: {mark(new)}")
     for name, records in graded.items():
-        right = sum(r["correct"] for r in records)
-        first = sum(r["correct"] and not r["repairs"] for r in records)
-        print(f"{name} wording: {right}/{len(records)} right ({first} on the first answer)")
+        summary = summarize(records)
+        print(
+            f"{name} wording: {summary['correct']}/{summary['n']} right "
+            f"({summary['first_answer']['correct']} on the first answer)"
+        )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from distill.config import Params
 from distill.evaluation.harness import Repair, evaluate_model
-from distill.evaluation.metrics import REPAIR_KEYS, summarize
+from distill.evaluation.metrics import repair_fields, summarize
 from distill.examples import read_examples
 from distill.preparation import RESOURCES, TEACHER_VAL
 from distill.tasks import make_task
@@ -31,7 +31,7 @@ def run_gate(params: Params, prepared_dir: Path, cache_dir: Path) -> dict:
         "teacher": f"{params.teacher.provider}:{params.teacher.model}",
         "split": "teacher_val",
         **{k: summary[k] for k in ("execution_accuracy", "ci95", "n", "correct", "valid_rate", "by_difficulty")},
-        **{k: summary[k] for k in REPAIR_KEYS if k in summary},
+        **repair_fields(summary),
         "min_accuracy": threshold,
         "pass": summary["execution_accuracy"] >= threshold,
         "teacher_usage": usage,

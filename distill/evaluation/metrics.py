@@ -29,8 +29,10 @@ def accuracy_block(correct: list[bool]) -> dict:
     }
 
 
-REPAIR_KEYS = ("first_answer", "repaired", "repaired_correct")
-"""What `summarize` adds when the records carry repair turns."""
+def repair_fields(summary: dict) -> dict:
+    """The repair-turn part of a `summarize` result (first-answer accuracy, answers sent back and
+    fixed); empty when the records carried no repair turns."""
+    return {k: summary[k] for k in ("first_answer", "repaired", "repaired_correct") if k in summary}
 
 
 def summarize(records: list[dict]) -> dict:

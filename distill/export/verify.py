@@ -13,7 +13,7 @@ from pathlib import Path
 
 from distill.config import Params
 from distill.evaluation.harness import Repair, evaluate_model
-from distill.evaluation.metrics import REPAIR_KEYS, summarize
+from distill.evaluation.metrics import repair_fields, summarize
 from distill.evaluation.speed import decode_speed
 from distill.examples import Example
 from distill.export.llama_cpp import ExportError
@@ -94,7 +94,7 @@ def verify_export(
             else None,
             "seconds_per_answer": speed["seconds_per_answer"],
             "by_difficulty": summary["by_difficulty"],
-            **{k: summary[k] for k in REPAIR_KEYS if k in summary},
+            **repair_fields(summary),
             "flagged": -delta > ex.max_accuracy_drop,
         }
         records += model_records
@@ -115,7 +115,7 @@ def verify_export(
             "model": "student, HF fp32 with the adapter merged (evaluate stage)",
             "execution_accuracy": reference["execution_accuracy"],
             "ci95": reference["ci95"],
-            **{k: reference[k] for k in REPAIR_KEYS if k in reference},
+            **repair_fields(reference),
             "tokens_per_s": hf_speed["tokens_per_s"],
             "seconds_per_answer": hf_speed["seconds_per_answer"],
         },
