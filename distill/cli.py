@@ -49,7 +49,13 @@ def _align_predictions(golds: list[Example], pred_path: Path) -> list[str]:
 def eval_sql(args: argparse.Namespace) -> int:
     golds = read_examples(args.gold)
     texts = _align_predictions(golds, Path(args.pred))
-    task = Text2SQLTask(db_dir=args.db_dir, db_file=args.db, timeout_s=args.timeout, max_rows=args.max_rows)
+    task = Text2SQLTask(
+        db_dir=args.db_dir,
+        db_file=args.db,
+        timeout_s=args.timeout,
+        max_rows=args.max_rows,
+        max_result_mb=args.max_result_mb,
+    )
     try:
         for gold in golds:  # a broken gold query must not silently count as a wrong prediction
             task.check_example(gold, gold.source)
@@ -120,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--db-dir", help="folder with NAME.sqlite or NAME/NAME.sqlite per metadata.db")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per query (default 5)")
     p.add_argument("--max-rows", type=int, default=10_000, help="row cap per result (default 10000)")
+    p.add_argument("--max-result-mb", type=float, default=64.0, help="cap on a result's total size in MB (default 64)")
     p.add_argument("--records", help="also write per-example graded records to this JSONL")
     p.set_defaults(func=eval_sql)
 

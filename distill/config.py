@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from distill.io import DataError, read_text
+
 
 class ConfigError(ValueError):
     """A bad or missing param; the message names the key."""
@@ -48,6 +50,9 @@ class TaskConfig:
     """text2sql: wall-clock limit for one generated query."""
     sql_max_rows: int = 10_000
     """text2sql: results longer than this count as an error rather than being compared."""
+    sql_max_result_mb: float = 64.0
+    """text2sql: a result whose values add up to more than this many MB (10^6 bytes) fails as
+    "result too large"; checked row by row while fetching, so a runaway answer cannot exhaust memory."""
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     """code: limits for executing generated code."""
 
@@ -271,6 +276,7 @@ class Params:
 _CHECKS = {
     "task.sql_timeout_s": (lambda v: v > 0, "a number > 0"),
     "task.sql_max_rows": (lambda v: v >= 1, "an integer >= 1"),
+    "task.sql_max_result_mb": (lambda v: v > 0, "a number of MB > 0"),
     "task.sandbox.cpu_s": (lambda v: v >= 1, "an integer >= 1"),
     "task.sandbox.wall_s": (lambda v: v > 0, "a number > 0"),
     "task.sandbox.memory_mb": (lambda v: v >= 64, "an integer >= 64 (the interpreter needs some)"),
@@ -395,10 +401,14 @@ def _build(cls, data, prefix: str, where: str):
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate params.yaml; missing sections and keys take the documented defaults."""
     path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; run from the repository root")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found; run from the repository root") from None
+        text = read_text(path)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     params = _build(Params, data, "", str(path))

@@ -73,22 +73,48 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, dict]]:
-    """(1-based line number, object) for each line of a JSONL file; blank lines are skipped and
-    anything else that is not a JSON object raises DataError naming the file and line."""
+def read_text(path: str | os.PathLike) -> str:
+    """A user-supplied text file, decoded as UTF-8 (a leading byte-order mark is dropped).
+
+    Raises DataError naming the file and line when the file is missing or a line is not valid
+    UTF-8 (for example a file saved as latin-1), instead of a bare UnicodeDecodeError.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        lineno = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataError(
+            f"{path}:{lineno}: not valid UTF-8 (byte 0x{data[e.start]:02x} at column {column}); save the file as UTF-8"
+        ) from None
+
+
+def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, dict]]:
+    """(1-based line number, object) for each line of a JSONL file; blank lines are skipped and
+    anything else that is not a JSON object, or not UTF-8, raises DataError naming the file and line."""
+    path = Path(path)
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: malformed JSON: {e.msg} (column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            rows.append((lineno, obj))
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 and friends, and line numbers
+    # must be the ones an editor shows.
+    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{lineno}: malformed JSON: {e.msg} (column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        try:  # "\udcff" escapes parse, but are no text: nothing could be written back from them
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise DataError(
+                f"{path}:{lineno}: a string holds an unpaired surrogate escape ({e.object[e.start]!r}), "
+                "which is not valid Unicode"
+            ) from None
+        rows.append((lineno, obj))
     return rows

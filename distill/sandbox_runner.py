@@ -1,16 +1,21 @@
 """The process inside the sandbox (see distill/sandbox.py): isolate, drop privileges, run the code.
 
 Started as `python -s -S -P -B distill/sandbox_runner.py` with a JSON payload on stdin
-(`code`, `limits`, `preload`). Standard library only: no site-packages are on its path.
+(`code`, `limits`, `preload`, `result`). Standard library only: no site-packages are on its path.
 
-1. Import the `preload` modules while the interpreter's files can still be read (as root the code
-   runs as `nobody`, who may not reach the interpreter's install, for example under /root).
+1. Import the `preload` modules, and open a directory handle on each folder of the standard
+   library, while the interpreter's files can still be read: as root the code runs as `nobody`,
+   who may not reach the interpreter's install (a pyenv under /root, say). The library's folders
+   are world-readable; only the path to them is not. `sys.path` then names them through
+   /proc/self/fd/N, which needs no search permission on the folders above.
 2. unshare(2) a new network namespace (no interface but a down loopback: every connect fails)
    and a new PID namespace; as a non-root user, inside a new user namespace.
 3. Fork: the child is PID 1 of the new namespace, so when it exits, or is killed, the kernel
    kills every process it started. The child dies with its parent (PR_SET_PDEATHSIG).
 4. In the child: as root, switch to uid/gid `nobody` (all capabilities go), set the rlimits, then
    `exec` the code. The first stderr line reports which of these steps took effect.
+5. If the code runs to its end, send the variable `result.name` as `<secret>\n<json>` on the
+   result pipe, a file descriptor of its own that the code's subprocesses do not inherit.
 """
 
 import contextlib
@@ -27,6 +32,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 NOBODY = 65534
 REPORT_PREFIX = "distill-sandbox: "
 
@@ -63,6 +69,45 @@ def _isolate(libc) -> dict:
     raise AssertionError("unreachable")
 
 
+def _library_handles() -> dict[str, str]:
+    """Each folder on sys.path -> /proc/self/fd/N of a handle on it, opened now, as root."""
+    handles = {}
+    for entry in sys.path:
+        try:
+            fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY)  # close-on-exec: subprocesses get none
+        except OSError:
+            continue  # a zip that does not exist, say
+        handles[entry] = f"/proc/self/fd/{fd}"
+    return handles
+
+
+def _reach_library_through(handles: dict[str, str]) -> None:
+    """Point sys.path, and the packages already imported (importlib, encodings, …), at the handles:
+    a submodule is found on its package's __path__, not on sys.path."""
+
+    def moved(path: str) -> str:
+        for entry, handle in handles.items():
+            if path == entry or path.startswith(entry + os.sep):
+                return handle + path[len(entry) :]
+        return path
+
+    sys.path[:] = list(handles.values())
+    for module in list(sys.modules.values()):
+        package_path = getattr(module, "__path__", None)
+        if isinstance(package_path, list):
+            package_path[:] = [moved(p) for p in package_path]
+    importlib.invalidate_caches()
+
+
+def _send_result(result: dict, namespace: dict) -> None:
+    value = namespace.get(result["name"])
+    data = (result["secret"] + "\n" + json.dumps(value, default=repr)).encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(result["fd"], view) :]
+    os.close(result["fd"])
+
+
 def _limit(limits: dict, already: int) -> None:
     mib = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_s"], limits["cpu_s"] + 1))
@@ -74,6 +119,8 @@ def _limit(limits: dict, already: int) -> None:
 def main() -> None:
     payload = json.loads(sys.stdin.read())
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the code gets an empty stdin
+    result = payload.pop("result")
+    os.set_inheritable(result["fd"], False)
     for name in payload["preload"]:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -89,11 +136,17 @@ def main() -> None:
             code = os.waitstatus_to_exitcode(status)
             os._exit(code if code >= 0 else 128 - code)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    report["stdlib"] = "paths"
     if report["user"] == "nobody":
+        library = _library_handles()
         os.chown(".", NOBODY, NOBODY)  # the temp working directory is the only place it may write
         os.setgroups([])
         os.setgid(NOBODY)
         os.setuid(NOBODY)
+        # A uid change makes the process undumpable, which hides /proc/self/fd from itself.
+        if libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 and library:
+            _reach_library_through(library)
+            report["stdlib"] = "directory_handles"
     _limit(payload["limits"], already)
     if report["network"] == "audit_hook":
         sys.addaudithook(_block_sockets)
@@ -108,7 +161,11 @@ def main() -> None:
         traceback.print_exc()
         sys.exit(1)
     finally:
-        sys.stdout.flush()
+        # The code may have replaced or closed sys.stdout: flush the real one, whatever happens.
+        with contextlib.suppress(Exception):
+            sys.__stdout__.flush()
+    if result["name"]:
+        _send_result(result, namespace)
 
 
 if __name__ == "__main__":

@@ -73,16 +73,16 @@ def test_score_runs_the_tests(task):
     assert not task.score("I cannot help with that.", ex).correct
 
 
-def test_answer_signature_is_the_outputs_of_passing_code(task):
+def test_answer_outcome_is_the_outputs_of_passing_code(task):
     ex = _ex()
-    assert task.answer_signature(GOLD, ex) == (("'HI'", "'THERE'"), ())
+    assert task.answer_outcome(GOLD, ex) == (("'HI'", "'THERE'"), ())
     other_text_same_behaviour = (
         "def shout_words(text):\n    out = []\n    for w in text.split():\n        out.append(w.upper())\n"
         "    return out\n"
     )
-    assert task.answer_signature(other_text_same_behaviour, ex) == task.answer_signature(GOLD, ex)
-    assert task.answer_signature("def shout_words(text):\n    return []\n", ex) is None  # fails the tests
-    assert task.answer_signature(PROMPT, ex) is None  # the prompt is not an answer
+    assert task.answer_outcome(other_text_same_behaviour, ex) == task.answer_outcome(GOLD, ex)
+    assert task.answer_outcome("def shout_words(text):\n    return []\n", ex) is None  # fails the tests
+    assert task.answer_outcome(PROMPT, ex) is None  # the prompt is not an answer
     documented = 'def shout_words(text: str) -> list:\n    """Doc."""\n    # c\n' + GOLD.split("\n", 1)[1]
     assert normalize_code(GOLD) == normalize_code(documented)
 

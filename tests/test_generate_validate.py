@@ -55,7 +55,7 @@ def test_generation_accounts_for_every_candidate_and_validation_filters(prepared
         # The invented database was built and filled, and its pair runs on it.
         invented = [ex for ex in result.kept if ex.metadata["kind"] == "schema_substitution"]
         assert invented[0].metadata["db"].startswith("invented_")
-        assert task.answer_signature(invented[0].output, invented[0]) == ((40,),)
+        assert task.answer_outcome(invented[0].output, invented[0]).rows == ((40,),)
 
         test = read_examples(prepared_shop / TEST)
         leaked = Example(test[0].input, test[0].output, {**test[0].metadata, "kind": "novel"}, id="leak")

@@ -7,6 +7,7 @@ code saw (its error) and what the host saw (no file, no connection, no leftover 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -127,3 +128,81 @@ def test_parent_survives_all_attacks_in_a_row():
     for code in attacks:
         assert not run_python(code, SandboxConfig(cpu_s=1, wall_s=1.5, memory_mb=256, max_processes=8)).ok
     assert run_python("print(sum(range(10)))", LIMITS).stdout.strip() == "45"
+
+
+def test_the_verdict_does_not_depend_on_what_the_code_prints():
+    # Megabytes of output, then the result: the channel is a pipe of its own, never stdout.
+    code = "for i in range(200_000):\n    print('checking', i)\nanswer = {'done': True}\n"
+    result = run_python(code, LIMITS, result_name="answer")
+    assert result.ok and result.reported and result.value == {"done": True}
+    assert "dropped" in result.stdout  # the middle was drained, not kept
+    assert result.stdout.startswith("checking 0\n") and result.stdout.rstrip().endswith("checking 199999")
+
+
+def test_printing_the_channel_does_not_fake_a_verdict():
+    # Whatever it prints, a program that stops early reports nothing.
+    result = run_python("import sys\nprint('answer = 1')\nanswer = 1\nsys.exit(0)\n", LIMITS, result_name="answer")
+    assert result.ok and not result.reported and result.value is None
+    fails = run_python("answer = 1\nraise ValueError('no')\n", LIMITS, result_name="answer")
+    assert not fails.ok and not fails.reported
+
+
+def test_a_subprocess_does_not_inherit_the_result_channel():
+    code = (
+        "import os, subprocess, sys\n"
+        "fds = subprocess.run(['/bin/ls', '/proc/self/fd'], capture_output=True, text=True).stdout.split()\n"
+        "answer = sorted(int(f) for f in fds)\n"
+    )
+    result = run_python(code, LIMITS, result_name="answer")
+    assert result.reported, result.stderr
+    assert max(result.value) <= 3  # stdin, stdout, stderr, and ls's own handle on the folder
+
+
+_GUI = {"tkinter", "turtle", "turtledemo", "idlelib", "_tkinter"}
+# Importing these acts on the world (opens a browser, prints): not a sandbox question.
+_SIDE_EFFECTS = {"antigravity", "this"}
+
+
+def test_every_stdlib_module_that_imports_here_imports_in_the_sandbox():
+    import subprocess
+    import sys
+
+    names = sorted(set(sys.stdlib_module_names) - _GUI - _SIDE_EFFECTS)
+    probe = (
+        "import importlib, json, sys\n"
+        f"names = {names!r}\n"
+        "ok = []\n"
+        "for name in names:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "        ok.append(name)\n"
+        "    except BaseException:\n"
+        "        pass\n"
+    )
+    parent = subprocess.run(
+        [sys.executable, "-c", probe + "print(json.dumps(ok))"], capture_output=True, text=True, timeout=120
+    )
+    expected = set(json.loads(parent.stdout.strip().splitlines()[-1]))
+    assert {"calendar", "queue", "base64", "zlib", "pprint", "csv"} <= expected
+    limits = SandboxConfig(cpu_s=30, wall_s=60.0, memory_mb=1024, max_processes=16, file_size_mb=1)
+    result = run_python(probe + "answer = ok\n", limits, result_name="answer")
+    assert result.reported, result.stderr[-2000:]
+    assert sorted(expected - set(result.value)) == []
+    if result.isolation.get("user") == "nobody":
+        assert result.isolation["stdlib"] == "directory_handles"
+
+
+def test_stdlib_access_keeps_every_limit():
+    # The library is reachable, the rest of the interpreter's tree is not writable, and a spawned
+    # subprocess is still inside the namespace and the limits.
+    code = (
+        "import calendar, subprocess, sys\n"
+        "child = subprocess.run(['/bin/sh', '-c', 'echo $$'], capture_output=True, text=True)\n"
+        "answer = [calendar.isleap(2024), child.returncode, child.stdout.strip()]\n"
+    )
+    result = run_python(code, LIMITS, result_name="answer")
+    assert result.reported, result.stderr[-2000:]
+    leap, _, pid = result.value
+    assert leap is True
+    if result.isolation.get("processes") == "pid_namespace" and pid:
+        assert int(pid) < 100  # a pid of the sandbox's own namespace, not the host's

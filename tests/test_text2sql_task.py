@@ -13,27 +13,29 @@ def test_schema_prompt_puts_schema_in_system_message(tiny_task):
     assert messages[1]["content"] == "Who earns most?"
 
 
-def test_validation_catches_unknown_tables_and_columns(tiny_task):
-    ex = _ex("q", "SELECT name FROM employees")
-    assert tiny_task.validate("SELECT name FROM employees", ex) == []
-    assert (
-        tiny_task.validate(
-            "SELECT e.name, d.name FROM employees e JOIN departments d ON e.department_id = d.department_id", ex
-        )
-        == []
-    )
-    assert tiny_task.validate("WITH top AS (SELECT name, salary FROM employees) SELECT name FROM top", ex) == []
-    assert tiny_task.validate("SELECT COUNT(*) AS n FROM employees ORDER BY n", ex) == []
-    assert tiny_task.validate("SELECT name FROM staff", ex) == ["unknown table: staff"]
+def _reasons(task, sql):
+    return [p.reason for p in task.problems(_ex("q", sql))]
+
+
+def test_validation_reasons_come_from_sqlite(tiny_task):
+    assert _reasons(tiny_task, "SELECT name FROM employees") == []
+    join = "SELECT e.name, d.name FROM employees e JOIN departments d ON e.department_id = d.department_id"
+    assert _reasons(tiny_task, join) == []
+    assert _reasons(tiny_task, "WITH top AS (SELECT name, salary FROM employees) SELECT name FROM top") == []
+    assert _reasons(tiny_task, "SELECT COUNT(*) AS n FROM employees ORDER BY n") == []
+    assert _reasons(tiny_task, "SELECT name FROM staff") == ["unknown_table"]
     # The classic small-model mistake: a real column on the wrong table.
-    problems = tiny_task.validate(
-        "SELECT d.salary FROM employees e JOIN departments d ON e.department_id = d.department_id", ex
-    )
-    assert problems and "salary" in problems[0]
-    assert tiny_task.validate("SELECT age FROM employees", ex)[0].startswith("schema:")
-    assert tiny_task.validate("SELEC name FRM employees", ex)[0].startswith(("parse error", "not a query"))
-    assert tiny_task.validate("DELETE FROM employees", ex) == ["not a query: DELETE statements are not allowed"]
-    assert tiny_task.validate("", ex) == ["empty: no SQL found in the output"]
+    wrong_table = "SELECT d.salary FROM employees e JOIN departments d ON e.department_id = d.department_id"
+    problems = tiny_task.problems(_ex("q", wrong_table))
+    assert [p.reason for p in problems] == ["unknown_column"] and "salary" in problems[0].detail
+    assert _reasons(tiny_task, "SELECT age FROM employees") == ["unknown_column"]
+    assert _reasons(tiny_task, "SELEC name FRM employees") == ["parse_error"]
+    assert _reasons(tiny_task, "SELECT name FROM employees WHERE") == ["parse_error"]
+    assert _reasons(tiny_task, "DELETE FROM employees") == ["not_a_query"]
+    assert _reasons(tiny_task, "SELECT 1; SELECT 2") == ["multiple_statements"]
+    assert _reasons(tiny_task, "SELECT name FROM employees WHERE salary > 1000") == ["empty_result"]
+    # SQLite reads "Sales" as a string (no column has that name): valid, whatever sqlglot thinks.
+    assert _reasons(tiny_task, 'SELECT name FROM departments WHERE name = "Sales"') == []
 
 
 def test_score_by_execution(tiny_task):

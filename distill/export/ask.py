@@ -55,5 +55,5 @@ def ask(
     """One answer, with the repair turns evaluation gives (`evaluate.repair_turns`)."""
     example = spec.example(question)
     (answer,) = generate_answers(model, task, [example], repair=repair, progress=False)
-    prediction = task.extract(answer.text)
+    prediction = task.extract(answer.text, example)
     return Answer(answer.text, prediction, task.show_answer(prediction, example), answer.seconds, answer.repairs)

@@ -90,8 +90,9 @@ class Task(ABC):
         """Chat messages for the model: a task system prompt first (a stable, cacheable prefix)."""
 
     @abstractmethod
-    def extract(self, text: str) -> str:
-        """Pull the answer (SQL, code) out of free model text."""
+    def extract(self, text: str, example: Example | None = None) -> str:
+        """Pull the answer (SQL, code) out of free model text. With `example`, the task may use
+        its resources (the database) to choose between several candidate answers in the text."""
 
     @abstractmethod
     def score(self, text: str, example: Example) -> Score:
@@ -114,9 +115,27 @@ class Task(ABC):
         asks for questions only. Resources a candidate needs (a new database) go in `workspace`."""
 
     @abstractmethod
-    def answer_signature(self, output: str, example: Example) -> Hashable | None:
-        """What executing `output` for `example` yields, as a hashable value, so answers can be
-        voted on by behaviour rather than text; None when it does not run."""
+    def answer_outcome(self, output: str, example: Example) -> Hashable | None:
+        """What executing `output` for `example` yields (a query's rows, the values a function
+        returned on its tests), so answers can be compared by behaviour rather than text; None when
+        it does not run."""
+
+    def same_outcome(self, reference, candidate) -> bool:
+        """The task's one equality rule between two outcomes, `reference` in the gold's place. It
+        serves grading, the self-consistency vote and every agreement check in generation.
+        Default: equality."""
+        return reference == candidate
+
+    def outcomes_agree(self, a, b) -> bool:
+        """The same rule between two answers, neither of them the gold (the self-consistency
+        vote): symmetric, so the vote does not depend on the order of the samples. Default:
+        `same_outcome`."""
+        return self.same_outcome(a, b)
+
+    def canonical_output(self, output: str, example: Example) -> str:
+        """The form a validated answer is stored in for training (same behaviour, house style).
+        Default: as written."""
+        return output
 
     @abstractmethod
     def problems(self, example: Example) -> list[Problem]:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-import json
 import re
-import secrets
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from distill.io import DataError, write_json
 from distill.sandbox import SandboxResult, run_python
 from distill.tasks import code_generation as gen
 from distill.tasks.base import Problem, Score, Task
+from distill.tasks.reply import fenced_blocks, final_answer
 
 SYSTEM_PROMPT = """You are an expert Python programmer. Complete the Python function the user gives you.
 - Reply with the complete function (its signature and body, and any imports or helper functions it needs) \
@@ -39,7 +38,6 @@ USER_PROMPT = "Complete this function:\n```python\n{prompt}```"
 HUMANEVAL_LEAKAGE_SIMILARITY = 0.6
 """A seed prompt at least this similar (difflib ratio, normalized) to a HumanEval prompt is a copy."""
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _CODE_START = re.compile(r"^(?:def |async def |class |import |from |@)", re.MULTILINE)
 
 
@@ -64,10 +62,15 @@ def _longest_parsing_prefix(text: str) -> str:
 
 def extract_code(text: str) -> str:
     """The Python code in model text: the first fenced block that parses (python fences first),
-    else the text from the first `def`/`import`/`class` line, with trailing prose dropped."""
-    fences = _FENCE.findall(text)
+    else the text from the first `def`/`import`/`class` line, with trailing prose dropped.
+    Reasoning blocks (`<think>…</think>`) are removed first; an unclosed one means no answer ("")."""
+    answer = final_answer(text)
+    if answer is None:
+        return ""
+    text = answer
+    fences = fenced_blocks(text)
     if fences:
-        python = [body for lang, body in fences if lang.lower() in ("python", "py", "python3")]
+        python = [body for lang, body in fences if lang in ("python", "py", "python3")]
         bodies = python or [body for _, body in fences]
         return next((b.strip("\n") for b in bodies if _parses(b)), bodies[0].strip("\n"))
     if _parses(text) and text.strip():
@@ -171,9 +174,10 @@ def __distill_recording(fn, seen):
 
 __distill_seen = []
 check(__distill_recording({entry_point}, __distill_seen))
-import json as __distill_json
-print("{marker}" + __distill_json.dumps(__distill_seen, default=repr))
+{result_name} = __distill_seen
 """
+RESULT_NAME = "__distill_outputs__"
+"""The variable the sandbox sends back on its own channel once the tests have run to the end."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +189,11 @@ class Graded:
     result: SandboxResult | None = None
 
 
-def grading_program(code: str, example: Example, marker: str) -> str:
+def grading_program(code: str, example: Example) -> str:
     entry_point = example.metadata["entry_point"]
     preamble = prompt_preamble(example.input, entry_point)
-    parts = [preamble, code, example.metadata.get("tests", ""), _HARNESS.format(entry_point=entry_point, marker=marker)]
+    harness = _HARNESS.format(entry_point=entry_point, result_name=RESULT_NAME)
+    parts = [preamble, code, example.metadata.get("tests", ""), harness]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -266,7 +271,7 @@ class CodeTask(Task):
             {"role": "user", "content": USER_PROMPT.format(prompt=example.input.rstrip("\n") + "\n")},
         ]
 
-    def extract(self, text: str) -> str:
+    def extract(self, text: str, example: Example | None = None) -> str:
         return extract_code(text)
 
     def program(self, code: str, example: Example) -> str:
@@ -294,26 +299,25 @@ class CodeTask(Task):
         tests = example.metadata.get("tests", "")
         if not (_calls(tests, "candidate") or _calls(tests, example.metadata["entry_point"])):
             return Graded(False, None, "no tests: nothing calls the function")
-        marker = f"__distill_outputs_{secrets.token_hex(8)}__:"
-        result = run_python(grading_program(code, example, marker), self.limits)
+        # The verdict comes on the sandbox's result channel, never from stdout: what the code
+        # prints can neither drown the verdict nor fake it.
+        result = run_python(grading_program(code, example), self.limits, result_name=RESULT_NAME)
         if not result.ok:
             return Graded(False, None, _error_summary(result, self.limits), result)
-        line = next((s for s in reversed(result.stdout.splitlines()) if s.startswith(marker)), None)
-        if line is None:
+        if not result.reported or not isinstance(result.value, list):
             return Graded(False, None, "error: the tests did not finish (the code exited early)", result)
-        outputs = json.loads(line[len(marker) :])
-        return Graded(True, _hashable(outputs), None, result)
+        return Graded(True, _hashable(result.value), None, result)
 
     # -- validation and scoring ------------------------------------------------------------------------
     repair_request = "That code does not work: {problem}\nReply with the corrected, complete function only."
 
     def answer_problem(self, text: str, example: Example) -> str | None:
         # Static checks only: running the tests would show the model the hidden gold.
-        problems = static_problems(self.program(self.extract(text), example), example.metadata["entry_point"])
+        problems = static_problems(self.program(self.extract(text, example), example), example.metadata["entry_point"])
         return problems[0] if problems else None
 
     def score(self, text: str, example: Example) -> Score:
-        code = self.program(self.extract(text), example)
+        code = self.program(self.extract(text, example), example)
         if not code.strip():
             return Score(prediction="", correct=False, valid=False, exact_match=False, error="no code found")
         problems = static_problems(code, example.metadata["entry_point"])
@@ -331,9 +335,10 @@ class CodeTask(Task):
         ]
 
     def parse_proposals(self, text: str, kind: str, seeds: list[Example], workspace: Path) -> list[Example]:
-        return gen.parse_proposals(text, kind, seeds[0])
+        answer = final_answer(text)
+        return gen.parse_proposals(answer, kind, seeds[0]) if answer is not None else []
 
-    def answer_signature(self, output: str, example: Example) -> Hashable | None:
+    def answer_outcome(self, output: str, example: Example) -> Hashable | None:
         """What the entry point returned on each test call, if the code passes the tests."""
         if not output.strip() or "entry_point" not in example.metadata:
             return None

@@ -4,8 +4,9 @@ Three independent guards, so one mistake cannot open the database to writes:
 1. the file is opened with `mode=ro`;
 2. an authorizer allows only reads (SELECT, READ, FUNCTION, RECURSIVE) and denies writes, DDL,
    ATTACH, PRAGMA, transactions and every other side effect;
-3. a progress handler aborts any statement past its wall-clock deadline, and a row cap bounds
-   the result.
+3. a progress handler aborts any statement past its wall-clock deadline; a row cap, a cap on each
+   value and a cap on the whole result's bytes (checked row by row while fetching) bound what is
+   held in memory, so one runaway answer fails alone instead of taking the run down.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_to
 # Progress handler granularity, in SQLite VM instructions: small enough to stop within ms.
 _PROGRESS_STEPS = 1_000
 _MAX_VALUE_BYTES = 1_000_000
+_NUMBER_BYTES = 8
+MB = 1_000_000
+
+
+def _value_bytes(value) -> int:
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", errors="replace"))
+    return 0 if value is None else _NUMBER_BYTES
+
+
+def _row_bytes(row: tuple) -> int:
+    """Payload bytes of one result row: text (UTF-8) and blobs by length, numbers 8, NULL 0."""
+    return sum(map(_value_bytes, row))
 
 
 @dataclass(frozen=True)
@@ -54,12 +70,13 @@ def _authorizer(action, arg1, arg2, db_name, trigger):
 class ReadOnlyDatabase:
     """One SQLite file, opened read-only; `execute` runs one untrusted statement safely."""
 
-    def __init__(self, path: str | Path, timeout_s: float = 5.0, max_rows: int = 10_000):
+    def __init__(self, path: str | Path, timeout_s: float = 5.0, max_rows: int = 10_000, max_result_mb: float = 64.0):
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"database not found: {self.path}")
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_result_bytes = int(max_result_mb * MB)
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._deadline = 0.0
@@ -84,16 +101,29 @@ class ReadOnlyDatabase:
             cursor = self._conn.execute(sql)
             if cursor.description is None:  # an empty statement or a comment: nothing was asked
                 return QueryResult(error="not a query: it returns no result", seconds=time.monotonic() - start)
-            rows = cursor.fetchmany(self.max_rows + 1)
             columns = tuple(d[0] for d in cursor.description)
+            rows, size = [], 0
+            # Row by row: a value is at most 1 MB, so memory never runs more than one row past the cap.
+            for row in cursor:
+                size += _row_bytes(row)
+                if size > self.max_result_bytes:
+                    return QueryResult(
+                        error=f"result too large: over the {self.max_result_bytes / MB:g} MB cap on a result",
+                        seconds=time.monotonic() - start,
+                    )
+                rows.append(row)
+                if len(rows) > self.max_rows:
+                    break
         except sqlite3.OperationalError as e:
             msg = str(e)
             if msg == "interrupted":
                 msg = f"timeout: query ran longer than {self.timeout_s:g}s"
             return QueryResult(error=msg, seconds=time.monotonic() - start)
         except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as e:
-            # sqlite3.Warning: "You can only execute one statement at a time."
+            # ProgrammingError (a sqlite3.Error): "You can only execute one statement at a time."
             return QueryResult(error=str(e), seconds=time.monotonic() - start)
+        except MemoryError:  # a tighter memory limit than the byte cap assumes: still this answer's failure
+            return QueryResult(error="result too large: out of memory while fetching", seconds=time.monotonic() - start)
         finally:
             if cursor is not None:
                 cursor.close()
@@ -103,6 +133,19 @@ class ReadOnlyDatabase:
         if len(rows) > self.max_rows:
             return QueryResult(error=f"result exceeds the row cap of {self.max_rows}", seconds=seconds)
         return QueryResult(columns=columns, rows=tuple(tuple(r) for r in rows), seconds=seconds)
+
+    def prepares(self, sql: str) -> bool:
+        """Whether SQLite compiles `sql` against this database (names resolve, one read-only
+        statement); nothing is run."""
+        self._deadline = time.monotonic() + self.timeout_s
+        try:
+            self._conn.execute("EXPLAIN " + sql).close()
+        except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError, RecursionError):
+            return False
+        finally:
+            if self._conn.in_transaction:
+                self._conn.rollback()
+        return True
 
     def schema_ddl(self) -> list[tuple[str, str]]:
         """(table name, CREATE statement) for every user table, in creation order."""

@@ -5,21 +5,25 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
-from collections.abc import Hashable
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError, SqlglotError
-from sqlglot.optimizer.qualify import qualify
+from sqlglot.errors import SqlglotError
+from sqlglot.tokens import TokenType
 
 from distill.config import TaskConfig
 from distill.examples import Example, read_examples
-from distill.io import DataError, atomic_path, write_jsonl
+from distill.io import DataError, atomic_path, read_text, write_jsonl
 from distill.tasks import text2sql_generation as gen
 from distill.tasks.base import Problem, Score, Task
+from distill.tasks.reply import final_answer
 from distill.tasks.sql_compare import gold_is_ordered, results_match
 from distill.tasks.sql_exec import QueryResult, ReadOnlyDatabase
+from distill.tasks.sql_extract import extract_sql
+
+__all__ = ["SQLOutcome", "Text2SQLTask", "extract_sql", "normalize_sql"]
 
 SYSTEM_PROMPT = """You are an expert SQLite analyst. Write one SQLite query that answers the user's question \
 over the database below.
@@ -35,51 +39,6 @@ Database schema:
 {schema}"""
 
 _NO_COLUMN = re.compile(r"no such column: (?:(\w+)\.)?(\w+)")
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_SQL_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
-# A one-line fence (```sql SELECT 1```) or inline code (`SELECT 1`).
-_INLINE_FENCE = re.compile(r"```(?:sql|sqlite)?[ \t]*([^`\n]+?)[ \t]*```|`([^`\n]+)`", re.IGNORECASE)
-
-
-def _cut_statement(text: str) -> str:
-    """One statement from `text`: up to the first blank line, and the first `;` outside a string."""
-    # Prose after the query usually follows a blank line; SQL from these models has none inside.
-    text = re.split(r"\n[ \t]*\n", text, maxsplit=1)[0]
-    for m in re.finditer(";", text):
-        if sqlite3.complete_statement(text[: m.end()]):
-            text = text[: m.start()]
-            break
-    return text.strip().rstrip(";").strip().strip("`").strip()
-
-
-def _parses(sql: str) -> bool:
-    try:
-        return isinstance(sqlglot.parse_one(sql, read="sqlite"), exp.Query)
-    except (SqlglotError, RecursionError):
-        return False
-
-
-def extract_sql(text: str) -> str:
-    """The first SQL query in model text: fenced code preferred, prose, backticks and `;` trimmed.
-
-    Prose may itself contain "select" or "with" ("To select the names, run: …"), so every
-    candidate start is tried and the first that parses as a query wins; if none parses, the first
-    candidate is returned so the grader can report why it fails.
-    """
-    text = text.strip()
-    fences = _FENCE.findall(text)
-    if fences:
-        sql_fences = [body for lang, body in fences if lang.lower() in ("sql", "sqlite")]
-        text = (sql_fences or [body for _, body in fences])[0].strip()
-    inline = [m.group(1) or m.group(2) for m in _INLINE_FENCE.finditer(text)]
-    inline_sql = [code for code in inline if _SQL_START.match(code.strip())]
-    if inline_sql:
-        text = inline_sql[0]
-    candidates = [_cut_statement(text[m.start() :]) for m in _SQL_START.finditer(text)]
-    for candidate in candidates:
-        if _parses(candidate):
-            return candidate
-    return candidates[0] if candidates else _cut_statement(text)
 
 
 def _query_sources(sql: str) -> dict[str, str] | None:
@@ -108,6 +67,55 @@ def normalize_sql(sql: str) -> str | None:
         return None
 
 
+_COMPARISONS = {
+    TokenType.EQ,
+    TokenType.NEQ,
+    TokenType.LT,
+    TokenType.LTE,
+    TokenType.GT,
+    TokenType.GTE,
+    TokenType.LIKE,
+    TokenType.GLOB,
+}
+_VALUE_AFTER = _COMPARISONS | {TokenType.THEN, TokenType.ELSE, TokenType.WHEN, TokenType.BETWEEN}
+
+
+def single_quote_strings(sql: str, identifiers: set[str]) -> str:
+    """`sql` with each double-quoted token that stands where a value goes, and names no table or
+    column in `identifiers` (lower-case), written as a single-quoted string: what SQLite reads it
+    as anyway (its "double-quoted string literal" quirk). A value position is either side of a
+    comparison (=, <>, <, LIKE, GLOB, …), after THEN, ELSE, WHEN or BETWEEN, or an item of an IN
+    list; elsewhere (an alias, `ORDER BY "k"`) a double-quoted token is a name, and so is every
+    other use of the same name."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="sqlite")
+    except (SqlglotError, RecursionError):
+        return sql
+    in_list = []  # per open parenthesis: does it open an IN list?
+    values, names = [], set(identifiers)
+    for i, token in enumerate(tokens):
+        kind = token.token_type
+        if kind == TokenType.L_PAREN:
+            in_list.append(i > 0 and tokens[i - 1].token_type == TokenType.IN)
+        elif kind == TokenType.R_PAREN and in_list:
+            in_list.pop()
+        if kind != TokenType.IDENTIFIER or sql[token.start : token.start + 1] != '"':
+            continue
+        before = tokens[i - 1].token_type if i > 0 else None
+        after = tokens[i + 1].token_type if i + 1 < len(tokens) else None
+        in_in_list = bool(in_list) and in_list[-1] and before in (TokenType.L_PAREN, TokenType.COMMA)
+        if before in _VALUE_AFTER or after in _COMPARISONS or in_in_list:
+            values.append(token)
+        else:  # an alias, a CTE, a qualified or selected name: every use of it is a name
+            names.add(token.text.lower())
+    rewrite = [token for token in values if token.text.lower() not in names]
+    out, pos = [], 0
+    for token in rewrite:
+        out += [sql[pos : token.start], "'" + token.text.replace("'", "''") + "'"]
+        pos = token.end + 1
+    return "".join(out) + sql[pos:]
+
+
 def _demonstrations_path(db: Path) -> Path:
     return db.with_name(f"{db.stem}.examples.jsonl")
 
@@ -115,7 +123,7 @@ def _demonstrations_path(db: Path) -> Path:
 def _iter_statements(path: Path):
     """Yield (first line number, statement) for each complete SQL statement in a script."""
     buffer, start = "", None
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
         if start is None and line.strip() and not line.strip().startswith("--"):
             start = lineno
         buffer += line + "\n"
@@ -126,15 +134,34 @@ def _iter_statements(path: Path):
         yield start, buffer
 
 
-_REASON_CODES = (
-    ("parse error", "parse_error"),
-    ("empty", "empty_output"),
-    ("expected one statement", "multiple_statements"),
+# SQLite's error messages (and the executor's own) -> stable reject reasons for `validate`.
+_REASONS = (
+    ("timeout", "timeout"),
+    ("result exceeds the row cap", "too_many_rows"),
+    ("result too large", "result_too_large"),
+    ("no such table", "unknown_table"),
+    ("no such column", "unknown_column"),
+    ("You can only execute one statement", "multiple_statements"),
+    ("not authorized", "not_a_query"),
     ("not a query", "not_a_query"),
-    ("unknown table", "unknown_table"),
-    ("schema", "unknown_column"),
+    ("syntax error", "parse_error"),
+    ("incomplete input", "parse_error"),
+    ("unrecognized token", "parse_error"),
 )
-"""Stable reject reasons for `validate` messages, by prefix."""
+
+
+def sqlite_reason(error: str) -> str:
+    """The reject reason for an execution error message; `execution_error` for any other."""
+    return next((code for needle, code in _REASONS if needle in error), "execution_error")
+
+
+@dataclass(frozen=True)
+class SQLOutcome:
+    """What a query returned, as grading compares it."""
+
+    rows: tuple[tuple, ...]
+    ordered: bool
+    """The query's outermost SELECT has ORDER BY: row order is part of its answer."""
 
 
 class Text2SQLTask(Task):
@@ -151,22 +178,28 @@ class Text2SQLTask(Task):
         timeout_s: float = 5.0,
         max_rows: int = 10_000,
         extra_db_dirs: tuple[Path, ...] = (),
+        max_result_mb: float = 64.0,
     ):
         self.db_dir = Path(db_dir) if db_dir else None
         self.extra_db_dirs = tuple(Path(d) for d in extra_db_dirs)
         self.db_file = Path(db_file) if db_file else None
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_result_mb = max_result_mb
         self._dbs: dict[Path, ReadOnlyDatabase] = {}
         self._schemas: dict[Path, str] = {}
         self._demos: dict[Path, list[Example]] = {}
-        self._columns: dict[Path, dict[str, dict[str, str]]] = {}
+        self._columns: dict[Path, dict[str, set[str]]] = {}
         self._gold: dict[tuple[Path, str], QueryResult] = {}
 
     @classmethod
     def from_config(cls, config: TaskConfig, resources_dir: Path, extra_dirs: tuple[Path, ...] = ()) -> Text2SQLTask:
         return cls(
-            db_dir=resources_dir, timeout_s=config.sql_timeout_s, max_rows=config.sql_max_rows, extra_db_dirs=extra_dirs
+            db_dir=resources_dir,
+            timeout_s=config.sql_timeout_s,
+            max_rows=config.sql_max_rows,
+            extra_db_dirs=extra_dirs,
+            max_result_mb=config.sql_max_result_mb,
         )
 
     # -- resources -------------------------------------------------------------------------------
@@ -201,7 +234,7 @@ class Text2SQLTask(Task):
     def _copy_demonstrations(self, source: Path, db: Path) -> None:
         """Check the worked examples shown in the prompt (each must run), then store them beside the db."""
         demos = read_examples(source)
-        checker = ReadOnlyDatabase(db, timeout_s=self.timeout_s, max_rows=self.max_rows)
+        checker = self._open(db)
         try:
             for demo in demos:
                 result = checker.execute(demo.output)
@@ -233,10 +266,15 @@ class Text2SQLTask(Task):
                     return candidate
         raise DataError(f"example {example.id!r}: database {name!r} not found as {self.db_dir}/{name}.sqlite")
 
+    def _open(self, path: Path) -> ReadOnlyDatabase:
+        return ReadOnlyDatabase(
+            path, timeout_s=self.timeout_s, max_rows=self.max_rows, max_result_mb=self.max_result_mb
+        )
+
     def _db(self, example: Example) -> ReadOnlyDatabase:
         path = self._db_path(example)
         if path not in self._dbs:
-            self._dbs[path] = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows)
+            self._dbs[path] = self._open(path)
         return self._dbs[path]
 
     def system_prompt(self, example: Example) -> str:
@@ -265,11 +303,12 @@ class Text2SQLTask(Task):
             self._schemas[path] = "\n".join(lines)
         return self._schemas[path]
 
-    def _schema_columns(self, example: Example) -> dict[str, dict[str, str]]:
+    def _schema_columns(self, example: Example) -> dict[str, set[str]]:
+        """Table -> its columns, lower-case, for the example's database."""
         path = self._db_path(example)
         if path not in self._columns:
             cols = self._db(example).columns()
-            self._columns[path] = {t.lower(): {c.lower(): "TEXT" for c in cs} for t, cs in cols.items()}
+            self._columns[path] = {t.lower(): {c.lower() for c in cs} for t, cs in cols.items()}
         return self._columns[path]
 
     def gold_result(self, example: Example) -> QueryResult:
@@ -295,41 +334,21 @@ class Text2SQLTask(Task):
             messages += [{"role": "user", "content": demo.input}, {"role": "assistant", "content": demo.output}]
         return messages + [{"role": "user", "content": example.input}]
 
-    def extract(self, text: str) -> str:
-        return extract_sql(text)
+    def extract(self, text: str, example: Example | None = None) -> str:
+        """The query in `text` (distill/tasks/sql_extract.py); with `example`, among several
+        candidates the first that compiles on its database wins."""
+        if example is None:
+            return extract_sql(text)
+        try:
+            db = self._db(example)
+        except DataError:
+            return extract_sql(text)
+        return extract_sql(text, prepares=db.prepares)
 
     # -- validation and scoring -------------------------------------------------------------------
-    def validate(self, sql: str, example: Example) -> list[str]:
-        """Static checks with sqlglot (SQLite dialect): one SELECT statement over existing tables/columns."""
-        if not sql.strip():
-            return ["empty: no SQL found in the output"]
-        try:
-            trees = [t for t in sqlglot.parse(sql, read="sqlite") if t is not None]
-        except SqlglotError as e:
-            return [f"parse error: {str(e).splitlines()[0]}"]
-        except RecursionError:
-            return ["parse error: nested too deeply"]
-        if len(trees) != 1:
-            return [f"expected one statement, found {len(trees)}"]
-        tree = trees[0]
-        if not isinstance(tree, exp.Query):
-            return [f"not a query: {tree.key.upper()} statements are not allowed"]
-        schema = self._schema_columns(example)
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        problems = [
-            f"unknown table: {t.name}"
-            for t in tree.find_all(exp.Table)
-            if t.name and t.name.lower() not in schema and t.name.lower() not in ctes
-        ]
-        if problems:
-            return problems
-        try:
-            qualify(tree.copy(), schema=schema, dialect="sqlite", validate_qualify_columns=True)
-        except (OptimizeError, ParseError) as e:
-            return [f"schema: {str(e).splitlines()[0]}"]
-        except (SqlglotError, RecursionError):
-            pass  # sqlglot cannot reason about this query; execution decides
-        return []
+    # SQLite is the authority on validity: an answer is valid when it runs on the real database.
+    # sqlglot is not consulted, since SQLite runs valid queries that sqlglot rejects (and the
+    # reverse: "x" is a string literal to SQLite when no column x exists).
 
     repair_request = (
         "That query fails on the database: {problem}.\n"
@@ -339,7 +358,7 @@ class Text2SQLTask(Task):
 
     def answer_problem(self, text: str, example: Example) -> str | None:
         # SQLite's own message, as a user running the query would see it; the gold is not consulted.
-        sql = self.extract(text)
+        sql = self.extract(text, example)
         if not sql:
             return "no SQL query found in the answer"
         error = self._db(example).execute(sql).error
@@ -359,7 +378,7 @@ class Text2SQLTask(Task):
                 table = sources.get(qualifier.lower())
                 if table is None:
                     hints.append(f"{qualifier} is not a table or alias in the query's FROM or JOIN")
-                elif column in schema.get(table, {}):
+                elif column in schema.get(table, set()):
                     hints.append(f"{qualifier} is defined in another part of the query than where it is used")
                 else:
                     hints.append(f"{table} has no column {column}")
@@ -373,17 +392,55 @@ class Text2SQLTask(Task):
         return ""
 
     def score(self, text: str, example: Example) -> Score:
-        sql = self.extract(text)
+        sql = self.extract(text, example)
         if not sql:
             return Score(prediction="", correct=False, valid=False, exact_match=False, error="no SQL found")
-        problems = self.validate(sql, example)
         result = self._db(example).execute(sql)
         gold = self.gold_result(example)
-        correct = result.ok and gold.ok and results_match(gold.rows, result.rows, gold_is_ordered(example.output))
+        correct = (
+            result.ok
+            and gold.ok
+            and self.same_outcome(SQLOutcome(gold.rows, gold_is_ordered(example.output)), self._outcome(result, sql))
+        )
         gold_norm = normalize_sql(example.output)
         exact = gold_norm is not None and normalize_sql(sql) == gold_norm
-        error = result.error or ("; ".join(problems) if problems else None)
-        return Score(prediction=sql, correct=correct, valid=result.ok and not problems, exact_match=exact, error=error)
+        return Score(prediction=sql, correct=correct, valid=result.ok, exact_match=exact, error=result.error)
+
+    def answer_outcome(self, output: str, example: Example) -> SQLOutcome | None:
+        """The rows `output` returns on the example's database; None when it does not run."""
+        if not output.strip():
+            return None
+        try:
+            result = self._db(example).execute(output)
+        except DataError:
+            return None
+        return self._outcome(result, output) if result.ok else None
+
+    @staticmethod
+    def _outcome(result: QueryResult, sql: str) -> SQLOutcome:
+        return SQLOutcome(result.rows, gold_is_ordered(sql))
+
+    def same_outcome(self, reference: SQLOutcome, candidate: SQLOutcome) -> bool:
+        """Grading's one equality rule (distill/tasks/sql_compare.py), with `reference` in the gold's
+        place: its ORDER BY decides whether row order counts."""
+        return results_match(reference.rows, candidate.rows, reference.ordered)
+
+    def outcomes_agree(self, a: SQLOutcome, b: SQLOutcome) -> bool:
+        """`same_outcome` between two answers: row order counts only when both order their rows."""
+        return results_match(a.rows, b.rows, a.ordered and b.ordered)
+
+    def canonical_output(self, output: str, example: Example) -> str:
+        """`output` with its double-quoted string literals single-quoted (`city = "Berlin"` runs in
+        SQLite only because no column is named Berlin; a student should not learn that). Kept as
+        written unless the rewrite returns the same result."""
+        names = {n for table, cols in self._schema_columns(example).items() for n in (table, *cols)}
+        rewritten = single_quote_strings(output, names)
+        if rewritten == output:
+            return output
+        before, after = self.answer_outcome(output, example), self.answer_outcome(rewritten, example)
+        if before is None or after is None or not self.same_outcome(before, after):
+            return output
+        return rewritten
 
     # -- synthetic data -----------------------------------------------------------------------------
     def pick_seeds(self, kind: str, pool: list[Example], rng: random.Random) -> list[Example]:
@@ -397,6 +454,9 @@ class Text2SQLTask(Task):
         ]
 
     def parse_proposals(self, text: str, kind: str, seeds: list[Example], workspace: Path) -> list[Example]:
+        text = final_answer(text)
+        if text is None:
+            return []
         seed = seeds[0]
         db = seed.metadata.get("db", "")
         if kind == "schema_substitution":
@@ -407,19 +467,6 @@ class Text2SQLTask(Task):
             if error:
                 return []
         return gen.candidates_from_objects(gen.json_objects(text), kind, seed, db, propose_sql=kind != "direct")
-
-    def answer_signature(self, output: str, example: Example) -> Hashable | None:
-        if not output.strip():
-            return None
-        try:
-            result = self._db(example).execute(output)
-        except DataError:
-            return None
-        if not result.ok:
-            return None
-        # A multiset of rows with floats rounded: answers that agree up to row order vote together.
-        rows = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in result.rows]
-        return tuple(sorted(rows, key=repr))
 
     def show_answer(self, output: str, example: Example, max_rows: int = 20) -> str:
         """The query's result, run read-only like any generated SQL, as an aligned table."""
@@ -446,20 +493,9 @@ class Text2SQLTask(Task):
             return [Problem("unknown_database", str(e))]
         if not sql.strip():
             return [Problem("empty_output", "no SQL")]
-        found = [Problem.from_message(p, _REASON_CODES, "invalid_sql") for p in self.validate(sql, example)]
-        if found:
-            return found
         result = self._db(example).execute(sql)
         if not result.ok:
-            error = result.error or ""
-            code = (
-                "timeout"
-                if error.startswith("timeout")
-                else "too_many_rows"
-                if "row cap" in error
-                else "execution_error"
-            )
-            return [Problem(code, result.error or "")]
+            return [Problem(sqlite_reason(result.error or ""), result.error or "")]
         if not result.rows or all(all(v is None for v in row) for row in result.rows):
             return [Problem("empty_result", "the query returns no data")]
         return []

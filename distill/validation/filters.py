@@ -3,6 +3,7 @@ result), refusals, duplicates, and leakage from the test split. No bad pair reac
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import random
 import re
@@ -84,7 +85,7 @@ def validate_examples(
         if REFUSAL.search(ex.input) or REFUSAL.search(ex.output):
             reject(ex, "refusal", "the text reads as a refusal")
             continue
-        if task.answer_signature(task.extract(ex.input), ex) is not None:
+        if task.answer_outcome(task.extract(ex.input, ex), ex) is not None:
             # Small teachers sometimes put the answer where the question belongs.
             reject(ex, "question_is_answer", "the question is itself a runnable answer")
             continue
@@ -92,6 +93,7 @@ def validate_examples(
         if problems:
             reject(ex, problems[0].reason, "; ".join(p.detail for p in problems))
             continue
+        ex = dataclasses.replace(ex, output=task.canonical_output(ex.output, ex))
         question = normalize_question(ex.input)
         output = task.normalize_output(ex.output)
         db = ex.metadata.get("db", "")

@@ -1,0 +1,189 @@
+"""The SQL query in a model's reply: where it starts, where it ends, and which one it is.
+
+The rules (README → "How the SQL is taken from a reply") are decided by SQLite's own grammar,
+never sqlglot's: SQLite runs valid queries that sqlglot cannot parse, so sqlglot never decides
+where a statement ends.
+
+- Reasoning blocks (`<think>…</think>`) are removed first; an unclosed one means no answer.
+- A candidate starts at SELECT or WITH at the start of the reply, of a line (after a list or
+  quote marker such as `-`, `1.` or `>`) or of a fence, or right after a colon. It never starts
+  inside an unfinished query: after UNION/INTERSECT/EXCEPT, or where the SQL before it is
+  incomplete (an open parenthesis, `… WHERE id IN`), so a nested SELECT is never promoted.
+- Inside a fence, the statement runs to a `;` outside quotes and comments, or to the fence's end.
+- Outside a fence, it runs to such a `;` or to the end of the reply, less trailing prose: it ends
+  before the first line that SQLite rejects as a syntax error, if what comes before that line is
+  a complete statement. A reply cut off mid-query is therefore graded as written, an error, never
+  as a shorter query it starts with. A blank line alone never ends a statement.
+- Candidates come from SQL fences, other fences, the text outside fences, inline code, or, only
+  when there is none of those, an upper-case SELECT or WITH in the middle of a sentence. The first that runs on
+  the database wins when the caller can check that (`prepares`); else the first that SQLite
+  parses; else the first, as written, so the grader can report why it fails.
+- Quoting is kept as written: `x`, "x" and [x] identifiers all survive.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Callable
+
+from distill.tasks.reply import fenced_blocks, final_answer, outside_fences
+
+_SQL_LANGS = ("sql", "sqlite", "sqlite3")
+# A one-line fence (```sql SELECT 1```), whose body may hold backticked identifiers: the closing
+# fence is the first ``` not followed by another backtick.
+_ONE_LINE_FENCE = re.compile(r"```(?:sql|sqlite3?)?[ \t]*([^\n]+?)[ \t]*```(?!`)", re.IGNORECASE)
+# Inline code: ``…`` (which may hold single backticks) or `…`.
+_INLINE_CODE = re.compile(r"``[ \t]?([^\n]+?)[ \t]?``(?!`)|(?<!`)`([^`\n]+)`(?!`)")
+_QUERY_WORD = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+# Where a candidate may start: the start of the text or of a line (after a list or quote marker),
+# or right after a colon.
+_START = re.compile(r"(?:^|\n|:)[ \t]*(?:(?:[-*+>]|\d{1,3}[.)])[ \t]+)?((?:SELECT|WITH)\b)", re.IGNORECASE)
+# The last resort: an upper-case keyword after a space in a sentence ("…, use SELECT count(*) …").
+_MID_SENTENCE = re.compile(r"(?<=[ \t])(?:SELECT|WITH)\b")
+_SET_OPERATOR_END = re.compile(r"\b(?:UNION(?:\s+ALL)?|INTERSECT|EXCEPT)\s*(?:--[^\n]*\s*)*\Z", re.IGNORECASE)
+_FROM_WORD = re.compile(r"\bFROM\b", re.IGNORECASE)
+_SYNTAX_ERRORS = ("syntax error", "unrecognized token", "incomplete input", "parser stack overflow")
+_MAX_STARTS = 64
+"""Candidates tried per block: replies are short, and a pathological one must not cost minutes."""
+
+_local = threading.local()
+
+
+def _compiler() -> sqlite3.Connection:
+    # An empty in-memory database: EXPLAIN compiles a statement and runs nothing. One per thread.
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = sqlite3.connect(":memory:")
+    return conn
+
+
+def sqlite_syntax(sql: str) -> str:
+    """How SQLite's parser reads `sql` as one statement: "ok" (complete; it may still name tables
+    or columns that do not exist), "incomplete" (the input ends mid-statement) or "error"."""
+    if not sql.strip():
+        return "incomplete"
+    try:
+        _compiler().execute("EXPLAIN " + sql).close()
+    except sqlite3.ProgrammingError:  # "You can only execute one statement at a time."
+        return "error"
+    except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, RecursionError) as e:
+        message = str(e)
+        if message == "incomplete input":
+            return "incomplete"
+        return "error" if any(s in message for s in _SYNTAX_ERRORS) else "ok"
+    return "ok"
+
+
+def _first_semicolon(text: str) -> int:
+    """Index of the first `;` that ends a statement (outside quotes and comments), or -1."""
+    for m in re.finditer(";", text):
+        if sqlite3.complete_statement(text[: m.end()]):
+            return m.start()
+    return -1
+
+
+def _tidy(sql: str) -> str:
+    return sql.strip().rstrip(";").strip()
+
+
+def _fenced_statement(text: str) -> str:
+    cut = _first_semicolon(text)
+    return _tidy(text if cut == -1 else text[:cut])
+
+
+def _unfenced_statement(text: str) -> str:
+    """The statement at the start of `text`, less any prose after it (see the module rules)."""
+    cut = _first_semicolon(text)
+    if cut != -1:
+        text = text[:cut]
+    text = text.rstrip()
+    if sqlite_syntax(text) != "error":  # complete, or cut off mid-query: graded as written
+        return _tidy(text)
+    # The first line that turns the text into a syntax error ends the statement, if what comes
+    # before it is complete. A syntax error never goes away by reading further, so scan forward.
+    lines = text.split("\n")
+    for keep in range(1, len(lines)):
+        if not lines[keep].strip():
+            continue  # a blank line alone is never where a statement ends
+        if sqlite_syntax("\n".join(lines[: keep + 1])) == "error":
+            head = "\n".join(lines[:keep])
+            return _tidy(head) if sqlite_syntax(head) == "ok" else _tidy(text)
+    return _tidy(text)
+
+
+def _continues(before: str) -> bool:
+    """Whether a SELECT right after `before` (the text since the previous candidate's start) is
+    part of that earlier query: after a set operator, or where the SQL is unfinished and is SQL
+    (an open parenthesis or a FROM; "With singers" on a line of its own is prose)."""
+    if _SET_OPERATOR_END.search(before):
+        return True
+    head = before.rstrip().rstrip(":")
+    return ("(" in head or _FROM_WORD.search(head) is not None) and sqlite_syntax(head) == "incomplete"
+
+
+def _starts(block: str, pattern: re.Pattern = _START) -> list[int]:
+    """Where candidates start in `block`, in order (see the module rules)."""
+    starts: list[int] = []
+    for m in pattern.finditer(block):
+        pos = m.start(1) if m.groups() else m.start()
+        if starts and _continues(block[starts[-1] : pos]):
+            continue
+        starts.append(pos)
+        if len(starts) == _MAX_STARTS:
+            break
+    return starts
+
+
+def _inline_code(text: str) -> list[str]:
+    spans = (m.group(1) or m.group(2) for m in _INLINE_CODE.finditer(text))
+    return [_fenced_statement(span) for span in spans if _QUERY_WORD.match(span)]
+
+
+def _mid_sentence(text: str) -> list[str]:
+    found = []
+    for line in text.split("\n"):
+        for pos in _starts(line, _MID_SENTENCE):
+            before = line[:pos]
+            if before.count("(") > before.count(")"):
+                continue  # inside parentheses: a subquery
+            found.append(_unfenced_statement(line[pos:]))
+    return found
+
+
+def _candidates(text: str) -> list[str]:
+    fences = fenced_blocks(text)
+    bodies = [b for lang, b in fences if lang in _SQL_LANGS] + [b for lang, b in fences if lang not in _SQL_LANGS]
+    found = [_fenced_statement(body[i:]) for body in bodies for i in _starts(body)]
+    outside = outside_fences(text)
+    found += [_fenced_statement(m.group(1)) for m in _ONE_LINE_FENCE.finditer(outside)]
+    outside = _ONE_LINE_FENCE.sub("\n\n", outside)
+    found += [_unfenced_statement(outside[i:]) for i in _starts(outside)]
+    found += _inline_code(outside)
+    if not found:  # only when nothing starts where a query starts: it could be a subquery
+        found = _mid_sentence(outside)
+    return list(dict.fromkeys(c for c in found if c))
+
+
+def extract_sql(text: str, prepares: Callable[[str], bool] | None = None) -> str:
+    """The SQL query in model text, by the rules above; "" when the reply has no answer (an
+    unclosed reasoning block, or nothing at all). `prepares(sql)` says whether a candidate
+    compiles against the real database, to choose between candidates. With no SELECT or WITH
+    anywhere, the first fence or the text up to its first `;` is returned, so the grader can say
+    why it fails."""
+    answer = final_answer(text)
+    if answer is None or not answer.strip():
+        return ""
+    candidates = _candidates(answer)
+    parsing = [c for c in candidates if sqlite_syntax(c) == "ok"]
+    if prepares is not None:
+        runnable = next((c for c in parsing if prepares(c)), None)
+        if runnable is not None:
+            return runnable
+    if parsing:
+        return parsing[0]
+    if candidates:
+        return candidates[0]
+    fences = fenced_blocks(answer)
+    return _fenced_statement(fences[0][1] if fences else answer)
