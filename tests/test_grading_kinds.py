@@ -486,3 +486,17 @@ def test_an_unpaired_surrogate_names_the_line(tmp_path, tiny_db, capsys):
     )
     err = capsys.readouterr().err
     assert code == 1 and f"error: {pred}:1: a string holds an unpaired surrogate" in err
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "SELECT name FROM items WHERE id > 1. This returns two rows.",
+        "Answer:\nSELECT name FROM items WHERE id > 1.",
+        "SELECT name\nFROM items WHERE id > 1. That's it.",
+        "SELECT name FROM items WHERE id > 1\n\nThis query keeps the later items. It is simple.",
+    ],
+)
+def test_prose_on_the_query_line_is_stripped(tmp_path, tiny_db, capsys, reply):
+    record = eval_sql(tmp_path, tiny_db, "SELECT name FROM items WHERE id > 1", reply, capsys)
+    assert graded(record) == (True, True), record

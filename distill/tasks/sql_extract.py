@@ -11,13 +11,16 @@ where a statement ends.
   incomplete (an open parenthesis, `… WHERE id IN`), so a nested SELECT is never promoted.
 - Inside a fence, the statement runs to a `;` outside quotes and comments, or to the fence's end.
 - Outside a fence, it runs to such a `;` or to the end of the reply, less trailing prose: it ends
-  before the first line that SQLite rejects as a syntax error, if what comes before that line is
-  a complete statement. A reply cut off mid-query is therefore graded as written, an error, never
-  as a shorter query it starts with. A blank line alone never ends a statement.
+  where a sentence ends on the first line that SQLite rejects as a syntax error (`… WHERE id > 1.
+  This returns …`), or else before that line, if what comes before is a complete statement. A
+  final period (`… FROM singer.`) is dropped only in a second candidate after the text as written,
+  since a name cut short ends the same way. A reply cut off mid-query is therefore graded as
+  written, an error, never as a shorter query it starts with. A blank line alone never ends a
+  statement.
 - Candidates come from SQL fences, other fences, the text outside fences, inline code, or, only
-  when there is none of those, an upper-case SELECT or WITH in the middle of a sentence. The first that runs on
-  the database wins when the caller can check that (`prepares`); else the first that SQLite
-  parses; else the first, as written, so the grader can report why it fails.
+  when there is none of those, an upper-case SELECT or WITH in the middle of a sentence. The first
+  that compiles on the database wins when the caller can check that (`prepares`); else the first
+  that SQLite parses; else the first, as written, so the grader can report why it fails.
 - Quoting is kept as written: `x`, "x" and [x] identifiers all survive.
 """
 
@@ -44,6 +47,12 @@ _START = re.compile(r"(?:^|\n|:)[ \t]*(?:(?:[-*+>]|\d{1,3}[.)])[ \t]+)?((?:SELEC
 _MID_SENTENCE = re.compile(r"(?<=[ \t])(?:SELECT|WITH)\b")
 _SET_OPERATOR_END = re.compile(r"\b(?:UNION(?:\s+ALL)?|INTERSECT|EXCEPT)\s*(?:--[^\n]*\s*)*\Z", re.IGNORECASE)
 _FROM_WORD = re.compile(r"\bFROM\b", re.IGNORECASE)
+_CONTINUATION = re.compile(
+    r"\s*(?:[+/%<>=!|,]|(?:FROM|WHERE|AND|OR|NOT|GROUP|ORDER|HAVING|LIMIT|OFFSET|JOIN|INNER|LEFT|CROSS|"
+    r"NATURAL|ON|USING|AS|UNION|INTERSECT|EXCEPT|WINDOW|BETWEEN|IN|IS|LIKE|GLOB|CASE|WHEN|THEN|ELSE|END)\b)",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"\.(?=[ \t]+\S|\s*\Z)")
 _SYNTAX_ERRORS = ("syntax error", "unrecognized token", "incomplete input", "parser stack overflow")
 _MAX_STARTS = 64
 """Candidates tried per block: replies are short, and a pathological one must not cost minutes."""
@@ -93,24 +102,42 @@ def _fenced_statement(text: str) -> str:
     return _tidy(text if cut == -1 else text[:cut])
 
 
-def _unfenced_statement(text: str) -> str:
-    """The statement at the start of `text`, less any prose after it (see the module rules)."""
+def _sentence_ends(prefix: str, line: str) -> list[str]:
+    """`prefix + line` cut where a sentence ends in `line` (a period before a space or the end),
+    wherever what comes before is a complete statement: prose on the query's own line."""
+    heads = (prefix + line[: m.start()] for m in _SENTENCE_END.finditer(line))
+    return [_tidy(head) for head in heads if sqlite_syntax(head) == "ok"]
+
+
+def _unfenced_statements(text: str) -> list[str]:
+    """The statement at the start of `text`, less any prose after it (see the module rules): one
+    candidate, or the text as written followed by the places a sentence may end it."""
     cut = _first_semicolon(text)
     if cut != -1:
         text = text[:cut]
     text = text.rstrip()
-    if sqlite_syntax(text) != "error":  # complete, or cut off mid-query: graded as written
-        return _tidy(text)
+    status = sqlite_syntax(text)
+    if status == "ok":
+        return [_tidy(text)]
+    as_written = [_tidy(text)]  # cut off mid-query, or broken: that is what gets graded
+    if status == "incomplete":  # "… FROM singer." ends a sentence (or cuts a name short)
+        return as_written + _sentence_ends("", text)
     # The first line that turns the text into a syntax error ends the statement, if what comes
     # before it is complete. A syntax error never goes away by reading further, so scan forward.
     lines = text.split("\n")
-    for keep in range(1, len(lines)):
-        if not lines[keep].strip():
+    for keep in range(len(lines)):
+        if keep and not lines[keep].strip():
             continue  # a blank line alone is never where a statement ends
         if sqlite_syntax("\n".join(lines[: keep + 1])) == "error":
+            # That line is prose ("Done."), or SQL that a sentence ends ("FROM items WHERE id > 1.
+            # That's it."): it continues the query if it opens with a clause keyword or an operator
+            # (not a parenthesis, dash or star: prose and lists open with those too).
             head = "\n".join(lines[:keep])
-            return _tidy(head) if sqlite_syntax(head) == "ok" else _tidy(text)
-    return _tidy(text)
+            if keep and sqlite_syntax(head) == "ok" and not _CONTINUATION.match(lines[keep]):
+                return [_tidy(head)]
+            in_line = _sentence_ends(head + "\n" if keep else "", lines[keep])
+            return in_line[:1] or as_written
+    return as_written
 
 
 def _continues(before: str) -> bool:
@@ -148,7 +175,7 @@ def _mid_sentence(text: str) -> list[str]:
             before = line[:pos]
             if before.count("(") > before.count(")"):
                 continue  # inside parentheses: a subquery
-            found.append(_unfenced_statement(line[pos:]))
+            found += _unfenced_statements(line[pos:])
     return found
 
 
@@ -159,7 +186,7 @@ def _candidates(text: str) -> list[str]:
     outside = outside_fences(text)
     found += [_fenced_statement(m.group(1)) for m in _ONE_LINE_FENCE.finditer(outside)]
     outside = _ONE_LINE_FENCE.sub("\n\n", outside)
-    found += [_unfenced_statement(outside[i:]) for i in _starts(outside)]
+    found += [c for i in _starts(outside) for c in _unfenced_statements(outside[i:])]
     found += _inline_code(outside)
     if not found:  # only when nothing starts where a query starts: it could be a subquery
         found = _mid_sentence(outside)
