@@ -107,6 +107,8 @@ def test_prose_after_an_unfenced_query_is_still_stripped():
         "The answer:\nSELECT * FROM (\n  SELECT count(*) FROM singer",
         "SELECT count(*) FROM singer WHERE singer_id IN (\nSELECT singer_id FROM singer",
         "SELECT * FROM singer WHERE singer_id IN\nSELECT count(*) FROM singer",  # unfinished, then a SELECT
+        "INSERT INTO singer SELECT count(*) FROM singer",  # a SELECT inside a write is not the answer
+        "CREATE TABLE x (n INTEGER);\n\nINSERT INTO x SELECT count(*)\nFROM singer;",
     ],
 )
 def test_a_broken_answer_is_an_error_not_its_subquery(tmp_path, tiny_db, capsys, reply):
@@ -378,6 +380,7 @@ def test_validate_keeps_sqlite_valid_pairs_and_stores_single_quotes(tiny_db):
     "reply",
     [
         "To count rows, use SELECT count(*) FROM singer",
+        "To count rows, use SELECT count(*)\nFROM singer\n\nThat's all.",
         "- SELECT count(*) FROM singer",
         "1. SELECT count(*) FROM singer",
         "> SELECT count(*) FROM singer",

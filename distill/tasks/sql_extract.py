@@ -169,13 +169,16 @@ def _inline_code(text: str) -> list[str]:
 
 
 def _mid_sentence(text: str) -> list[str]:
+    """Queries that start mid-line after prose ("To count rows, use SELECT …"): the line before
+    the keyword must be prose to SQLite (a syntax error), not unfinished SQL (`INSERT INTO t`,
+    `… WHERE x IN (`), so a SELECT inside another statement is never promoted."""
     found = []
-    for line in text.split("\n"):
-        for pos in _starts(line, _MID_SENTENCE):
-            before = line[:pos]
-            if before.count("(") > before.count(")"):
-                continue  # inside parentheses: a subquery
-            found += _unfenced_statements(line[pos:])
+    for m in _MID_SENTENCE.finditer(text):
+        before = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+        if sqlite_syntax(before) == "error":
+            found += _unfenced_statements(text[m.start() :])
+        if len(found) >= _MAX_STARTS:
+            break
     return found
 
 
