@@ -38,27 +38,25 @@ def _outcomes(data: Path) -> tuple[dict, dict, dict, dict]:
     return kept, dropped, valid, rejected
 
 
+def _changes(old_in: dict, old_out: dict, new_in: dict, new_out: dict, kept: str, dropped: str) -> Counter:
+    """Per candidate: kept by both runs (same SQL or not), or kept by one and why the other dropped it."""
+    counts = Counter()
+    for key in set(old_in) | set(new_in) | set(old_out) | set(new_out):
+        before, after = old_in.get(key), new_in.get(key)
+        if before and after:
+            counts[f"{kept}_same_sql" if before["output"] == after["output"] else f"{kept}_other_sql"] += 1
+        elif before:
+            counts[f"now_{dropped}:{new_out.get(key, {}).get('reason', 'absent')}"] += 1
+        elif after:
+            counts[f"now_{kept} (was {old_out.get(key, {}).get('reason', 'absent')})"] += 1
+    return counts
+
+
 def compare(old: Path, new: Path) -> dict:
     old_kept, old_dropped, old_valid, old_rejected = _outcomes(old)
     new_kept, new_dropped, new_valid, new_rejected = _outcomes(new)
-    vote = Counter()
-    for key in set(old_kept) | set(new_kept) | set(old_dropped) | set(new_dropped):
-        before, after = old_kept.get(key), new_kept.get(key)
-        if before and after:
-            vote["kept_same_sql" if before["output"] == after["output"] else "kept_other_sql"] += 1
-        elif before:
-            vote[f"now_dropped:{new_dropped.get(key, {}).get('reason', 'absent')}"] += 1
-        elif after:
-            vote[f"now_kept (was {old_dropped.get(key, {}).get('reason', 'absent')})"] += 1
-    validation = Counter()
-    for key in set(old_valid) | set(new_valid) | set(old_rejected) | set(new_rejected):
-        before, after = old_valid.get(key), new_valid.get(key)
-        if before and after:
-            validation["valid_same_sql" if before["output"] == after["output"] else "valid_other_sql"] += 1
-        elif before:
-            validation[f"now_rejected:{new_rejected.get(key, {}).get('reason', 'absent')}"] += 1
-        elif after:
-            validation[f"now_valid (was {old_rejected.get(key, {}).get('reason', 'absent')})"] += 1
+    vote = _changes(old_kept, old_dropped, new_kept, new_dropped, "kept", "dropped")
+    validation = _changes(old_valid, old_rejected, new_valid, new_rejected, "valid", "rejected")
     return {
         "generate": {"kept_before": len(old_kept), "kept_after": len(new_kept), **dict(sorted(vote.items()))},
         "validate": {"valid_before": len(old_valid), "valid_after": len(new_valid), **dict(sorted(validation.items()))},
