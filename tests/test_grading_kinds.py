@@ -167,23 +167,21 @@ def test_an_unclosed_reasoning_block_is_no_answer(tmp_path, tiny_db, capsys):
 
 
 def test_reasoning_is_removed_from_code_and_from_proposals():
-    from distill.tasks.code import extract_code
-    from distill.tasks.code_generation import parse_proposals
+    from distill.tasks.code import CodeTask, extract_code
 
     reply = "<think>\n```python\ndef f():\n    return 1\n```\n</think>\n```python\ndef f():\n    return 2\n```"
     assert extract_code(reply) == "def f():\n    return 2"
     assert extract_code("<think>\ndef f():\n    return 1\n") == ""
     seed = Example(input="def g():\n    pass\n", output="def g():\n    return 0\n", metadata={"entry_point": "g"})
-    drafted = '<think>{"instruction": "draft", "code": "def h():\\n    return 1"}</think>'
-    assert parse_proposals("no objects", "novel", seed) == []
-    from distill.tasks.code import CodeTask
-
-    assert CodeTask().parse_proposals(drafted, "novel", [seed], Path("/nonexistent")) == []
+    draft = '{"instruction": "Draft.", "code": "def h():\\n    return 1"}'
+    final = '{"instruction": "Final.", "code": "def k():\\n    return 2"}'
+    task = CodeTask()
+    found = task.parse_proposals(f"<think>{draft}</think>\n{final}", "novel", [seed], Path("/nonexistent"))
+    assert [c.metadata["entry_point"] for c in found] == ["k"]
+    assert task.parse_proposals(f"<think>{draft}", "novel", [seed], Path("/nonexistent")) == []
 
 
 def test_reasoning_is_removed_from_sql_proposals(tmp_path):
-    from distill.tasks.text2sql_generation import candidates_from_objects  # noqa: F401 - the path under test
-
     task = Text2SQLTask(db_file=tmp_path / "none.sqlite")
     seed = Example(input="q", output="SELECT 1", metadata={"db": "shop"}, id="s1")
     draft = '<think>{"question": "Draft question?", "sql": "SELECT 1"}</think>'

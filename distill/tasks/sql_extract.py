@@ -150,11 +150,11 @@ def _continues(before: str) -> bool:
     return ("(" in head or _FROM_WORD.search(head) is not None) and sqlite_syntax(head) == "incomplete"
 
 
-def _starts(block: str, pattern: re.Pattern = _START) -> list[int]:
+def _starts(block: str) -> list[int]:
     """Where candidates start in `block`, in order (see the module rules)."""
     starts: list[int] = []
-    for m in pattern.finditer(block):
-        pos = m.start(1) if m.groups() else m.start()
+    for m in _START.finditer(block):
+        pos = m.start(1)
         if starts and _continues(block[starts[-1] : pos]):
             continue
         starts.append(pos)
