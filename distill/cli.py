@@ -98,7 +98,7 @@ def ask(args: argparse.Namespace) -> int:
     gguf = exported_gguf(export_dir, args.gguf)
     ev = params.evaluate
     model = LlamaCppChat(
-        "student", GGUFSource(path=gguf), n_ctx=args.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens
+        "student", GGUFSource(path=gguf), n_ctx=args.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens, slots=1
     )
     task = make_task(params.task, Path(args.prepared) / RESOURCES)
     try:

@@ -127,9 +127,22 @@ class GenerationMix:
 
 @dataclass(frozen=True)
 class SelfConsistencyConfig:
+    """The vote for candidates that come without a proposed answer (the `direct` kind)."""
+
     samples: int = 3
     """Teacher answers drawn per candidate question; the execution-majority wins."""
     temperature: float = 0.7
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Verification by agreement, for candidates that come with a proposed answer."""
+
+    samples: int = 1
+    """Independent teacher answers per candidate; it is kept only when every one of them gives the
+    proposal's result (grading's equality rule)."""
+    temperature: float = 0.0
+    """0 = greedy (then samples > 1 would repeat one answer); sample i is seeded with i."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,7 @@ class GenerateConfig:
     """Sampling temperature for proposal calls."""
     max_new_tokens: int = 800
     """Cap for proposal calls (answers use evaluate.max_new_tokens)."""
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     self_consistency: SelfConsistencyConfig = field(default_factory=SelfConsistencyConfig)
     seed: int = 0
     dry_run: bool = False
@@ -297,6 +311,8 @@ _CHECKS = {
     "generate.per_call": (lambda v: 1 <= v <= 20, "an integer from 1 to 20"),
     "generate.temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2"),
     "generate.max_new_tokens": (lambda v: v >= 16, "an integer >= 16"),
+    "generate.verify.samples": (lambda v: v >= 1, "an integer >= 1"),
+    "generate.verify.temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2"),
     "generate.self_consistency.samples": (lambda v: v >= 1, "an integer >= 1"),
     "generate.self_consistency.temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2"),
     **{

@@ -1,5 +1,7 @@
-"""Stage generate: the teacher writes candidate examples; self-consistency keeps the ones its own
-answers agree on by execution.
+"""Stage generate: the teacher writes candidate examples; fixed checks drop the hopeless ones
+before any answer is paid for; the teacher's own answers then verify a proposal (or vote, for a
+question without one) by execution. `label_precision` runs the same path on the
+teacher-validation questions, whose answers are known.
 
 Outputs: data/synthetic/{raw.jsonl, dropped.jsonl, resources/ (only when a database was
 invented)}, metrics/generate.json, and data/teacher_cache/generate/ (every teacher response, kept
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from distill.config import load_params
 from distill.examples import read_examples
+from distill.generation.diversity import diversity
+from distill.generation.precision import measure_label_precision
 from distill.generation.run import estimate, generate
 from distill.io import DataError, write_json, write_jsonl
 from distill.preparation import RESOURCES, TEACHER_VAL
@@ -61,16 +65,34 @@ def main() -> None:
         start = time.perf_counter()
         result = generate(params, task, pool, client, OUT_DIR / RESOURCES)
         seconds = round(time.perf_counter() - start, 1)
-        usage = client.ledger.summary()
+        usage = client.ledger.summary()  # generation alone; the precision probe reports its own
+        shapes = diversity(task, result.kept)
+        precision = None
+        if not result.budget_stop:
+            before = (client.ledger.calls, client.ledger.cache_hits, time.perf_counter())
+            precision = measure_label_precision(params, task, pool, client)
+            precision["teacher_sequences"] = client.ledger.calls - before[0] + client.ledger.cache_hits - before[1]
+            precision["seconds"] = round(time.perf_counter() - before[2], 1)
     finally:
         client.close()
         task.close()
+    sequences = usage["calls"] + usage["cache_hits"]
     totals = {
         "kept": len(result.kept),
+        "proposed": sum(c.get("proposed", 0) for c in result.counts.values()),
         "candidates": sum(c.get("candidates", 0) for c in result.counts.values()),
         "dropped": len(result.dropped),
+        "teacher_sequences": sequences,
+        "teacher_sequences_per_kept": round(sequences / len(result.kept), 3) if result.kept else None,
     }
-    metrics = {"kinds": result.counts, "totals": totals, "teacher_usage": usage, "seconds": seconds}
+    metrics = {
+        "kinds": result.counts,
+        "totals": totals,
+        "diversity": shapes,
+        "label_precision": precision,
+        "teacher_usage": usage,
+        "seconds": seconds,
+    }
     write_json("metrics/generate.json", {**metrics, "budget_stop": result.budget_stop})
     if result.budget_stop:
         print(
@@ -84,8 +106,10 @@ def main() -> None:
     write_jsonl(OUT_DIR / "dropped.jsonl", result.dropped)
     write_jsonl(OUT_DIR / "raw.jsonl", [ex.to_dict() for ex in result.kept])
     print(
-        f"generate: {totals['kept']} examples kept of {totals['candidates']} candidates; "
-        f"{usage['calls']} teacher calls, {usage['cache_hits']} cached, ${usage['usd']:.4f}, {seconds}s"
+        f"generate: {totals['kept']} examples kept of {totals['candidates']} checked candidates "
+        f"({totals['proposed']} proposed); {usage['calls']} teacher calls, {usage['cache_hits']} cached, "
+        f"${usage['usd']:.4f}, {seconds}s; {shapes['total']['skeletons']} distinct skeletons; "
+        f"label precision {(precision or {}).get('value')} on {(precision or {}).get('n', 0)} probe labels"
     )
 
 

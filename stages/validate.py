@@ -9,6 +9,7 @@ from pathlib import Path
 
 from distill.config import load_params
 from distill.examples import read_examples
+from distill.generation.diversity import diversity
 from distill.io import atomic_dir, write_json, write_jsonl
 from distill.preparation import RESOURCES, TEST
 from distill.tasks import make_task
@@ -27,17 +28,19 @@ def main() -> None:
     task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
     try:
         result = validate_examples(task, examples, test, params.validate)
+        shapes = diversity(task, [*result.train, *result.val])
     finally:
         task.close()
     with atomic_dir(OUT_DIR) as staging:
         write_jsonl(staging / "rejected.jsonl", result.rejected)
         write_jsonl(staging / "val.jsonl", [ex.to_dict() for ex in result.val])
         write_jsonl(staging / "train.jsonl", [ex.to_dict() for ex in result.train])
-    metrics = result.metrics(len(examples))
+    metrics = {**result.metrics(len(examples)), "diversity": shapes}
     write_json("metrics/validate.json", metrics)
     print(
         f"validate: {metrics['valid']} of {metrics['candidates']} valid ({metrics['valid_ratio']:.0%}); "
-        f"train {metrics['train']}, val {metrics['val']}; rejected: {metrics['rejected']}"
+        f"train {metrics['train']}, val {metrics['val']}; {shapes['total']['skeletons']} distinct skeletons, "
+        f"tables unused: {shapes['total']['tables_unused'] or 'none'}; rejected: {metrics['rejected']}"
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from distill.config import SandboxConfig
 from distill.examples import Example
-from distill.generation.self_consistency import vote
+from distill.generation.labeling import vote
 from distill.tasks.code import CodeTask, extract_code, load_humaneval, normalize_code, static_problems
 from distill.tasks.code_generation import build_prompt, check_source, doctest_cases, parse_proposals
 

@@ -11,8 +11,8 @@ import pytest
 from distill.config import ConfigError, Params, TeacherConfig, load_params
 from distill.evaluation.gate import gate_message, run_gate
 from distill.examples import Example, read_examples
+from distill.generation.labeling import vote
 from distill.generation.run import estimate, generate, plan_proposals
-from distill.generation.self_consistency import vote
 from distill.preparation import RESOURCES, TEACHER_VAL, TEST
 from distill.tasks import make_task
 from distill.teachers import make_client
@@ -45,9 +45,9 @@ def test_generation_accounts_for_every_candidate_and_validation_filters(prepared
         params = _params(srv.base_url)
         task, result = _run_generation(params, prepared_shop, tmp_path)
     try:
-        candidates = sum(c.get("candidates", 0) for c in result.counts.values())
+        proposed = sum(c.get("proposed", 0) for c in result.counts.values())
         dropped_candidates = [d for d in result.dropped if "input" in d]
-        assert candidates == len(result.kept) + len(dropped_candidates)
+        assert proposed == len(result.kept) + len(dropped_candidates)
         assert set(result.counts) == {"novel", "paraphrase", "complexity", "schema_substitution", "direct"}
         assert result.kept, result.dropped
         kinds = {ex.metadata["kind"] for ex in result.kept}
@@ -91,8 +91,8 @@ def test_generation_survives_a_fault_storm_without_repeating_a_paid_call(prepare
         task.close()
         assert srv.repeated_successes() == []
         assert sum(v for k, v in srv.outcomes.items() if k != "ok") >= 5
-    candidates = sum(c.get("candidates", 0) for c in result.counts.values())
-    assert candidates == len(result.kept) + len([d for d in result.dropped if "input" in d])
+    proposed = sum(c.get("proposed", 0) for c in result.counts.values())
+    assert proposed == len(result.kept) + len([d for d in result.dropped if "input" in d])
     assert len({(ex.metadata["db"], ex.input) for ex in result.kept}) == len(result.kept)  # no duplicates
 
 
@@ -169,7 +169,10 @@ def test_plan_and_dry_run(prepared_shop, tmp_path):
         task.close()
         assert srv.attempts == 0
     assert report["proposal_calls"]["calls"] == len(proposals)
-    assert report["answer_calls"]["calls"] == 40 * params.generate.self_consistency.samples
+    # Verification samples for kinds with a proposal, vote samples for questions without one.
+    g = params.generate
+    per_kind = {p.kind: g.self_consistency.samples if p.kind == "direct" else g.verify.samples for p in proposals}
+    assert report["answer_calls"]["calls"] == sum(p.count * per_kind[p.kind] for p in proposals)
     assert report["total_usd_max"] > 0
 
 

@@ -211,7 +211,7 @@ def test_near_equal_floats_of_different_groups_are_never_paired():
 
 
 def test_the_vote_uses_grading_equality(tmp_path, tiny_db):
-    from distill.generation.self_consistency import vote
+    from distill.generation.labeling import vote
 
     task = Text2SQLTask(db_file=tiny_db)
     try:
@@ -417,7 +417,7 @@ def test_reasoning_tags_inside_an_answer_are_content(tmp_path, tiny_db, capsys):
 
 
 def test_the_vote_does_not_depend_on_sample_order(tiny_db):
-    from distill.generation.self_consistency import vote
+    from distill.generation.labeling import vote
 
     task = Text2SQLTask(db_file=tiny_db)
     try:

@@ -200,7 +200,7 @@ def test_llamacpp_provider_in_process_with_logprobs(tmp_path):
 
     model = write_tiny_gguf(tmp_path / "tiny.gguf")
     config = TeacherConfig(provider="llamacpp", model=str(model), n_ctx=512, threads=1)
-    client = make_client(config, tmp_path / "cache", logprobs=True, progress=False)
+    client = make_client(config, tmp_path / "cache", progress=False)
     request = TeacherRequest(MESSAGES, 0.0, 6, top_logprobs=3)
     (result,) = client.run([request])
     (again,) = client.run([request])

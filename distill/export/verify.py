@@ -72,7 +72,12 @@ def verify_export(
     for kind, path in gguf_files(export_dir).items():
         name = path.name
         model = LlamaCppChat(
-            name, GGUFSource(path=path), n_ctx=ex.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens
+            name,
+            GGUFSource(path=path),
+            n_ctx=ex.n_ctx,
+            threads=ev.threads,
+            max_tokens=ev.max_new_tokens,
+            slots=ev.batch_size,
         )
         try:
             speed = decode_speed(model, task, speed_set)

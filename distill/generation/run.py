@@ -1,9 +1,19 @@
-"""Stage logic for `generate`: plan proposal calls per kind, ask the teacher, vote on the answers.
+"""Stage logic for `generate`: plan proposal calls per kind, ask the teacher, check, then label.
 
-Phase 1 asks the teacher for candidates (questions, with a proposed answer for most kinds).
-Phase 2 answers every candidate `samples` times with the same prompt the student will see, and
-keeps the execution-majority answer (see self_consistency.py). Every candidate ends up either in
-raw.jsonl or in dropped.jsonl with its reason, so nothing is silently lost.
+1. **Propose.** The teacher writes candidates: questions, with a proposed answer for every kind
+   but `direct`.
+2. **Check before paying.** A duplicate question (of another candidate or of a seed) is dropped,
+   and so is a candidate the task's fixed rules reject (`Task.precheck`: for SQL, a query that
+   does not parse, is not read-only, names a table or column the schema lacks, or returns no
+   data), before any answer is paid for.
+3. **Label.** A candidate with a proposal is answered `generate.verify.samples` times and kept
+   when every answer gives the proposal's result (verification by agreement). A question without
+   a proposal is answered `generate.self_consistency.samples` times and keeps the answer a strict
+   majority agrees on. Either way the label is the teacher's answer to the prompt the student
+   will see (labeling.py).
+
+Every candidate ends up either in raw.jsonl or in dropped.jsonl with its reason.
+`label_precision` measures the same path on the teacher-validation questions (precision.py).
 """
 
 from __future__ import annotations
@@ -17,9 +27,9 @@ from pathlib import Path
 
 from distill.config import ConfigError, Params
 from distill.examples import Example
-from distill.generation.self_consistency import vote
+from distill.generation.labeling import Vote, verify, vote
 from distill.tasks.base import Task
-from distill.teachers import TeacherClient, TeacherRequest
+from distill.teachers import CallResult, TeacherClient, TeacherRequest
 
 
 @dataclass(frozen=True)
@@ -58,12 +68,23 @@ def plan_proposals(params: Params, task: Task, pool: list[Example]) -> list[Prop
 
 
 def answer_requests(params: Params, task: Task, candidate: Example) -> list[TeacherRequest]:
-    sc = params.generate.self_consistency
+    """The answer calls a candidate gets: verification samples when it has a proposal, vote
+    samples when it has none. Sample i is seeded with i."""
+    cfg = params.generate.verify if candidate.output else params.generate.self_consistency
     messages = tuple(task.messages(candidate))
     return [
-        TeacherRequest(messages, temperature=sc.temperature, max_tokens=params.evaluate.max_new_tokens, sample_index=i)
-        for i in range(sc.samples)
+        TeacherRequest(messages, temperature=cfg.temperature, max_tokens=params.evaluate.max_new_tokens, sample_index=i)
+        for i in range(cfg.samples)
     ]
+
+
+def label(task: Task, candidate: Example, texts: list[str]) -> Vote:
+    return verify(task, candidate, texts) if candidate.output else vote(task, candidate, texts)
+
+
+def question_key(example: Example) -> tuple[str, str]:
+    """Two candidates with this key are one question (same database, same words)."""
+    return example.metadata.get("db", ""), " ".join(example.input.lower().split())
 
 
 @dataclass
@@ -74,16 +95,28 @@ class GenerationResult:
     budget_stop: str | None = None
 
 
-def generate(
-    params: Params, task: Task, pool: list[Example], client: TeacherClient, workspace: Path
-) -> GenerationResult:
-    proposals = plan_proposals(params, task, pool)
-    counts: dict[str, Counter] = defaultdict(Counter)
-    dropped: list[dict] = []
-    results = client.run([p.request for p in proposals], desc="generate: propose")
+def _record(candidate: Example) -> dict:
+    return {
+        "kind": candidate.metadata["kind"],
+        "input": candidate.input,
+        "proposed": candidate.output,
+        "metadata": candidate.metadata,
+    }
 
+
+def checked_candidates(
+    task: Task,
+    proposals: list[Proposal],
+    results: list[CallResult],
+    pool: list[Example],
+    workspace: Path,
+    counts: dict[str, Counter],
+    dropped: list[dict],
+) -> list[Example]:
+    """The candidates worth answering, from the proposal responses; every other one is counted
+    and recorded in `dropped` with its reason."""
     candidates: list[Example] = []
-    seen: set[tuple[str, str]] = set()
+    seen = {question_key(seed) for seed in pool}
     for proposal, result in zip(proposals, results, strict=True):
         c = counts[proposal.kind]
         c["proposal_calls"] += 1
@@ -96,49 +129,114 @@ def generate(
             c["proposal_calls_unparsed"] += 1
             dropped.append({"kind": proposal.kind, "reason": "unparsed_proposal", "detail": result.response.text[:500]})
         for cand in parsed:
-            key = (cand.metadata.get("db", ""), cand.input.lower())
-            if key in seen:  # the same question proposed twice is one candidate
-                c["duplicate_proposals"] += 1
-                continue
-            seen.add(key)
-            c["candidates"] += 1
+            c["proposed"] += 1
             if cand.metadata.get("parse") == "raw_fallback":  # the teacher ignored the JSON format
                 c["parse_fallbacks"] += 1
+            key = question_key(cand)
+            if key in seen:  # asked twice, or a seed's own question
+                c["duplicate"] += 1
+                dropped.append({**_record(cand), "reason": "duplicate", "stage": "precheck"})
+                continue
+            seen.add(key)
+            problem = task.precheck(cand)
+            if problem is not None:
+                c[problem.reason] += 1
+                dropped.append(
+                    {**_record(cand), "reason": problem.reason, "stage": "precheck", "detail": problem.detail}
+                )
+                continue
+            c["candidates"] += 1
             candidates.append(cand)
+    return candidates
 
-    samples = params.generate.self_consistency.samples
-    requests = [r for cand in candidates for r in answer_requests(params, task, cand)]
-    answers = client.run(requests, desc="generate: answer")
-    kept: list[Example] = []
+
+def label_candidates(
+    params: Params,
+    task: Task,
+    candidates: list[Example],
+    client: TeacherClient,
+    counts: dict[str, Counter],
+    dropped: list[dict],
+    desc: str = "generate: answer",
+) -> list[tuple[Example, str, Vote]]:
+    """Answer every candidate and label it; returns (candidate, label, vote) for the kept ones,
+    in candidate order. The progress bar shows the pairs kept so far."""
+    plans = [answer_requests(params, task, cand) for cand in candidates]
+    owner = [i for i, plan in enumerate(plans) for _ in plan]
+    texts: list[list[str | None]] = [[None] * len(plan) for plan in plans]
+    errors: dict[int, str] = {}
+    decisions: dict[int, Vote] = {}
+    first = [0]
+    for plan in plans:
+        first.append(first[-1] + len(plan))
+
+    def on_result(index: int, result: CallResult) -> dict:
+        i = owner[index]
+        if result.response is None:
+            errors.setdefault(i, result.error or "teacher error")
+        else:
+            texts[i][index - first[i]] = result.response.text
+        if i not in errors and all(t is not None for t in texts[i]):
+            decisions[i] = label(task, candidates[i], texts[i])
+        return {"kept": sum(d.output is not None for d in decisions.values())}
+
+    client.run([r for plan in plans for r in plan], desc=desc, on_result=on_result)
+    kept = []
     for i, cand in enumerate(candidates):
-        kind = cand.metadata["kind"]
-        batch = answers[i * samples : (i + 1) * samples]
-        record = {"kind": kind, "input": cand.input, "proposed": cand.output, "metadata": cand.metadata}
-        if any(r.response is None for r in batch):
+        kind, record = cand.metadata["kind"], _record(cand)
+        if i in errors:
             counts[kind]["teacher_error"] += 1
-            dropped.append({**record, "reason": "teacher_error", "detail": next(r.error for r in batch if r.error)})
+            dropped.append({**record, "reason": "teacher_error", "detail": errors[i]})
             continue
-        decision = vote(task, cand, [r.response.text for r in batch])
+        decision = decisions[i]
+        votes = f"{decision.agreeing}/{decision.samples}"
         if decision.output is None:
             counts[kind][decision.reason] += 1
-            dropped.append({**record, "reason": decision.reason, "votes": f"{decision.agreeing}/{decision.samples}"})
+            dropped.append({**record, "reason": decision.reason, "votes": votes})
             continue
         counts[kind]["kept"] += 1
-        meta = {**cand.metadata, "votes": f"{decision.agreeing}/{decision.samples}"}
-        kept.append(Example(input=cand.input, output=decision.output, metadata=meta, id=f"syn-{len(kept):05d}"))
+        kept.append((cand, decision.output, decision))
+    return kept
+
+
+def generate(
+    params: Params, task: Task, pool: list[Example], client: TeacherClient, workspace: Path
+) -> GenerationResult:
+    proposals = plan_proposals(params, task, pool)
+    counts: dict[str, Counter] = defaultdict(Counter)
+    dropped: list[dict] = []
+    results = client.run([p.request for p in proposals], desc="generate: propose")
+    candidates = checked_candidates(task, proposals, results, pool, workspace, counts, dropped)
+    kept: list[Example] = []
+    for cand, output, decision in label_candidates(params, task, candidates, client, counts, dropped):
+        shape = task.structure(output, cand)
+        meta = {
+            **cand.metadata,
+            "label": "verified" if cand.output else "voted",
+            "votes": f"{decision.agreeing}/{decision.samples}",
+        }
+        if shape is not None:  # the answer's structure, not the teacher's claim
+            meta["difficulty"] = shape.difficulty
+        kept.append(Example(input=cand.input, output=output, metadata=meta, id=f"syn-{len(kept):05d}"))
     return GenerationResult(kept, dropped, {k: dict(v) for k, v in sorted(counts.items())}, client.budget_stop)
 
 
 def estimate(params: Params, task: Task, pool: list[Example], client: TeacherClient) -> dict:
-    """Dry run: the proposal calls exactly, the answer calls as if every asked-for candidate came
-    back (using a seed's prompt as the typical size). Nothing is called."""
+    """Dry run: the proposal calls exactly; the answer calls as if every asked-for candidate came
+    back and passed the checks (an upper bound), each kind with its own answer count (verify or
+    vote samples), using a seed's prompt as the typical size. Nothing is called."""
     proposals = plan_proposals(params, task, pool)
-    typical = answer_requests(params, task, pool[0])
-    expected_candidates = sum(p.count for p in proposals)
     propose = client.estimate([p.request for p in proposals])
-    answer_one = client.estimate(typical)
+    answers = {"calls": 0, "cached": 0, "input_tokens": 0, "output_tokens_max": 0, "usd_max": 0.0}
+    bare = dataclasses.replace(pool[0], output="")
+    for proposal in proposals:
+        typical = pool[0] if proposal.kind != "direct" else bare
+        one = client.estimate(answer_requests(params, task, typical))
+        for key in answers:
+            answers[key] += one[key] * proposal.count
+    answers["usd_max"] = round(answers["usd_max"], 4)
     return {
         "proposal_calls": propose,
-        "answer_calls": {k: v * expected_candidates for k, v in answer_one.items()},
-        "total_usd_max": round(propose["usd_max"] + answer_one["usd_max"] * expected_candidates, 4),
+        "answer_calls": answers,
+        "total_usd_max": round(propose["usd_max"] + answers["usd_max"], 4),
     }

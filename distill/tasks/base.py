@@ -63,6 +63,21 @@ class Problem:
         return cls(reason, message)
 
 
+@dataclass(frozen=True)
+class Structure:
+    """What an answer is made of, for difficulty and diversity: derived from the answer itself,
+    never from the teacher's claim."""
+
+    skeleton: str
+    """The answer with its literals replaced by `?`, in a canonical rendering."""
+    sources: frozenset[str]
+    """Tables (text2sql) the answer reads."""
+    fields: frozenset[str]
+    """`table.column` names the answer reads."""
+    difficulty: str
+    """easy | medium | hard, from the answer's structure."""
+
+
 class Task(ABC):
     name: str
     generation_kinds: tuple[str, ...] = ()
@@ -113,6 +128,21 @@ class Task(ABC):
     def parse_proposals(self, text: str, kind: str, seeds: list[Example], workspace: Path) -> list[Example]:
         """Candidates from a proposal response. `output` is the proposed answer, or "" when the kind
         asks for questions only. Resources a candidate needs (a new database) go in `workspace`."""
+
+    def precheck(self, candidate: Example) -> Problem | None:
+        """Why a proposed candidate is not worth paying the teacher to answer, by fixed rules: its
+        proposed answer does not parse, is unsafe, names things that do not exist, or can never
+        pass validation. None = answer it. Default: nothing is checked."""
+        return None
+
+    def structure(self, output: str, example: Example) -> Structure | None:
+        """The answer's structure (skeleton, what it reads, difficulty); None when the task has no
+        such notion or the answer does not parse. Default: None."""
+        return None
+
+    def schema_sources(self, example: Example) -> frozenset[str]:
+        """Every table (text2sql) the example's resources offer, for coverage. Default: none."""
+        return frozenset()
 
     @abstractmethod
     def answer_outcome(self, output: str, example: Example) -> Hashable | None:

@@ -137,15 +137,21 @@ class ReadOnlyDatabase:
     def prepares(self, sql: str) -> bool:
         """Whether SQLite compiles `sql` against this database (names resolve, one read-only
         statement); nothing is run."""
+        return self.compile_error(sql) is None
+
+    def compile_error(self, sql: str) -> str | None:
+        """SQLite's error compiling `sql` against this database (an unknown table or column, a
+        syntax error, a second statement, a write refused by the authorizer), or None when it
+        compiles; nothing is run."""
         self._deadline = time.monotonic() + self.timeout_s
         try:
             self._conn.execute("EXPLAIN " + sql).close()
-        except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError, RecursionError):
-            return False
+        except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError, RecursionError) as e:
+            return str(e) or type(e).__name__
         finally:
             if self._conn.in_transaction:
                 self._conn.rollback()
-        return True
+        return None
 
     def schema_ddl(self) -> list[tuple[str, str]]:
         """(table name, CREATE statement) for every user table, in creation order."""

@@ -17,11 +17,12 @@ from distill.config import TaskConfig
 from distill.examples import Example, read_examples
 from distill.io import DataError, atomic_path, read_text, write_jsonl
 from distill.tasks import text2sql_generation as gen
-from distill.tasks.base import Problem, Score, Task
+from distill.tasks.base import Problem, Score, Structure, Task
 from distill.tasks.reply import final_answer
 from distill.tasks.sql_compare import gold_is_ordered, results_match
 from distill.tasks.sql_exec import QueryResult, ReadOnlyDatabase
 from distill.tasks.sql_extract import extract_sql
+from distill.tasks.sql_structure import sql_structure
 
 __all__ = ["SQLOutcome", "Text2SQLTask", "extract_sql", "normalize_sql"]
 
@@ -153,6 +154,11 @@ _REASONS = (
 def sqlite_reason(error: str) -> str:
     """The reject reason for an execution error message; `execution_error` for any other."""
     return next((code for needle, code in _REASONS if needle in error), "execution_error")
+
+
+def _no_data(result: QueryResult) -> bool:
+    """No rows, or only rows of NULLs (an aggregate over nothing): no answer to learn from."""
+    return not result.rows or all(all(v is None for v in row) for row in result.rows)
 
 
 @dataclass(frozen=True)
@@ -468,6 +474,42 @@ class Text2SQLTask(Task):
                 return []
         return gen.candidates_from_objects(gen.json_objects(text), kind, seed, db, propose_sql=kind != "direct")
 
+    def precheck(self, candidate: Example) -> Problem | None:
+        """A proposed query is answered only if SQLite compiles it against the candidate's
+        database as one read-only statement (else `unsafe`, `unknown_table`, `unknown_column`,
+        `parse_error`, …) and it returns data: validation rejects an empty result whatever the
+        answers say (README, "Empty results"). Questions without a proposal pass."""
+        sql = candidate.output
+        if not sql.strip():
+            return None
+        try:
+            db = self._db(candidate)
+        except DataError as e:
+            return Problem("unknown_database", str(e))
+        error = db.compile_error(sql)
+        if error is not None:
+            unsafe = any(s in error for s in ("not authorized", "not a query", "one statement"))
+            return Problem("unsafe" if unsafe else sqlite_reason(error), error)
+        result = db.execute(sql)
+        if not result.ok:
+            return Problem(sqlite_reason(result.error or ""), result.error or "")
+        if _no_data(result):
+            return Problem("empty_result", "the proposed query returns no data")
+        return None
+
+    def structure(self, output: str, example: Example) -> Structure | None:
+        try:
+            schema = self._schema_columns(example)
+        except DataError:
+            return None
+        return sql_structure(output, schema)
+
+    def schema_sources(self, example: Example) -> frozenset[str]:
+        try:
+            return frozenset(self._schema_columns(example))
+        except DataError:
+            return frozenset()
+
     def show_answer(self, output: str, example: Example, max_rows: int = 20) -> str:
         """The query's result, run read-only like any generated SQL, as an aligned table."""
         if not output.strip():
@@ -496,7 +538,7 @@ class Text2SQLTask(Task):
         result = self._db(example).execute(sql)
         if not result.ok:
             return [Problem(sqlite_reason(result.error or ""), result.error or "")]
-        if not result.rows or all(all(v is None for v in row) for row in result.rows):
+        if _no_data(result):
             return [Problem("empty_result", "the query returns no data")]
         return []
 

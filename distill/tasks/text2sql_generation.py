@@ -25,7 +25,7 @@ GENERATION_SYSTEM = """You write training data for a model that turns questions 
 Database schema:
 {schema}"""
 
-_PAIR_FORMAT = '{"question": "...", "sql": "...", "difficulty": "easy|medium|hard"}'
+_PAIR_FORMAT = '{"question": "...", "sql": "..."}'
 _REQUIREMENTS = """Requirements:
 - Use only the tables and columns in the schema; join on the REFERENCES keys.
 - Each question is answered by one SQLite SELECT query; dates are TEXT 'YYYY-MM-DD'.
@@ -47,7 +47,7 @@ Write {count} NEW questions about this database, different from the examples, wi
 (lookups, filters, joins, aggregates, dates). Do not answer them.
 {requirements}
 Output one JSON object per line and nothing else:
-{{"question": "...", "difficulty": "easy|medium|hard"}}""",
+{{"question": "..."}}""",
     "paraphrase": """Question: {question}
 SQLite query: {sql}
 
@@ -122,6 +122,7 @@ def candidates_from_objects(objects: list[dict], kind: str, seed: Example, db: s
         sql = obj.get("sql") if propose_sql else None
         if kind == "paraphrase":
             sql = seed.output  # the paraphrase must keep the seed's answer; self-consistency checks it did
+        # A claim the teacher volunteers is kept only until the answer's structure replaces it.
         difficulty = obj.get("difficulty") if obj.get("difficulty") in _DIFFICULTIES else seed.difficulty
         out.append(
             Example(

@@ -30,14 +30,14 @@ class NoCallTeacher:
         return None
 
 
-def make_teacher(config: TeacherConfig, logprobs: bool = False) -> Teacher:
+def make_teacher(config: TeacherConfig) -> Teacher:
     """The provider named by `teacher.provider`, ready to call. Errors name the param."""
     from distill.teachers import providers
 
     try:
         if config.provider == "llamacpp":
             return providers.LlamaCppTeacher(
-                config.model, resolve_gguf(config.model), config.n_ctx, config.threads, logprobs=logprobs
+                config.model, resolve_gguf(config.model), config.n_ctx, config.threads, slots=config.concurrency
             )
         if config.provider == "hf":
             return providers.HFTeacher(config.model, resolve_hf(config.model), config.threads)
@@ -67,12 +67,12 @@ def make_ledger(config: TeacherConfig) -> CostLedger:
 
 
 def make_client(
-    config: TeacherConfig, cache_dir: str | Path, logprobs: bool = False, progress: bool = True, dry_run: bool = False
+    config: TeacherConfig, cache_dir: str | Path, progress: bool = True, dry_run: bool = False
 ) -> TeacherClient:
     """The configured teacher behind the cache in `cache_dir`, the ledger and the retry policy.
     With `dry_run`, nothing is loaded and nothing can be called: only estimates work."""
     ledger = make_ledger(config)  # fail on a missing price before loading a model
-    teacher = NoCallTeacher(config.provider, config.model) if dry_run else make_teacher(config, logprobs=logprobs)
+    teacher = NoCallTeacher(config.provider, config.model) if dry_run else make_teacher(config)
     return TeacherClient(
         teacher,
         TeacherCache(cache_dir),

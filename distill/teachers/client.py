@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tqdm.auto import tqdm
@@ -128,11 +128,21 @@ class TeacherClient:
         raise AssertionError("unreachable")
 
     # -- batches ----------------------------------------------------------------------------------
-    def run(self, requests: Sequence[TeacherRequest], desc: str = "teacher") -> list[CallResult]:
-        """Answer every request (cache first), in input order, with a progress bar."""
-        return self._loop.run_until_complete(self._run(list(requests), desc))
+    def run(
+        self,
+        requests: Sequence[TeacherRequest],
+        desc: str = "teacher",
+        on_result: Callable[[int, CallResult], dict | None] | None = None,
+    ) -> list[CallResult]:
+        """Answer every request (cache first), in input order, with a progress bar.
 
-    async def _run(self, requests: list[TeacherRequest], desc: str) -> list[CallResult]:
+        `on_result(i, result)` is called as each request's result arrives (in arrival order); a
+        dict it returns is shown in the bar (for example the pairs kept so far)."""
+        return self._loop.run_until_complete(self._run(list(requests), desc, on_result))
+
+    async def _run(
+        self, requests: list[TeacherRequest], desc: str, on_result: Callable[[int, CallResult], dict | None] | None
+    ) -> list[CallResult]:
         semaphore = asyncio.Semaphore(self.concurrency)
         # The same request twice in a batch is sent once; the repeat is served like a cache hit.
         first: dict[str, int] = {}
@@ -142,10 +152,16 @@ class TeacherClient:
         results: dict[int, CallResult] = {}
         with tqdm(total=len(requests), desc=desc, unit="call", disable=not self.progress) as bar:
 
+            def arrived(i: int, result: CallResult) -> None:
+                extra = (on_result(i, result) if on_result else None) or {}
+                bar.update(1)
+                bar.set_postfix(
+                    cached=self.ledger.cache_hits, usd=f"{self.ledger.spent_usd:.4f}", **extra, refresh=False
+                )
+
             async def one(i: int) -> None:
                 results[i] = await self._call(requests[i], semaphore)
-                bar.update(1)
-                bar.set_postfix(cached=self.ledger.cache_hits, usd=f"{self.ledger.spent_usd:.4f}", refresh=False)
+                arrived(i, results[i])
 
             await asyncio.gather(*(one(i) for i in unique))
             out = []
@@ -153,7 +169,7 @@ class TeacherClient:
                 j = first[self.key(request)]
                 if i != j:
                     self.ledger.cache_hits += results[j].response is not None
-                    bar.update(1)
+                    arrived(i, dataclasses.replace(results[j], cached=True))
                 out.append(results[j] if i == j else dataclasses.replace(results[j], cached=True))
         return out
 

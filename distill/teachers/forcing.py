@@ -71,16 +71,17 @@ class Scorer(Protocol):
 
 
 class LlamaCppScorer:
-    """A GGUF teacher through llama.cpp. Sequences of one task share a long prompt prefix, whose
-    KV cache (and logits) are kept between calls, so each sequence costs about its own tail."""
+    """A GGUF teacher on the batched llama.cpp runtime. Sequences of one task share a long prompt
+    prefix, which the runtime keeps between calls, so each sequence costs about its own tail."""
 
     def __init__(self, name: str, source, n_ctx: int, threads: int):
         from distill.inference.llamacpp import load_llama
 
         self.name = name
         self._source, self._n_ctx, self._threads = source, n_ctx, threads
+        # The tokenizer alone, so a tokenizer mismatch is found before the weights load.
         self._vocab = load_llama(source, n_ctx=256, threads=threads, vocab_only=True)
-        self._llm = None
+        self._runtime = None
 
     def tokenize(self, text: str) -> list[int]:
         return list(self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -89,29 +90,21 @@ class LlamaCppScorer:
         return self._vocab.n_vocab()
 
     def score(self, ids: list[int], start: int, k: int) -> TopK:
-        if self._llm is None:
-            from distill.inference.llamacpp import load_llama
-
-            self._llm = load_llama(self._source, n_ctx=self._n_ctx, threads=self._threads, logits_all=True)
-        llm = self._llm
-        if len(ids) > llm.n_ctx():
+        if len(ids) > self._n_ctx:
             raise ConfigError(
                 f"params.yaml: teacher.n_ctx: a training sequence has {len(ids)} tokens, more than the teacher's "
-                f"context of {llm.n_ctx()}"
+                f"context of {self._n_ctx}"
             )
-        # Keep the cached prefix, but re-evaluate at least from the token before the answer.
-        prefix = 0
-        limit = min(llm.n_tokens, start - 1)
-        while prefix < limit and llm.input_ids[prefix] == ids[prefix]:
-            prefix += 1
-        llm.n_tokens = prefix
-        llm.eval(ids[prefix:])
-        return top_k_from_logits(llm.scores[start - 1 : len(ids) - 1], k)
+        if self._runtime is None:
+            from distill.inference.llamacpp import LlamaRuntime
+
+            self._runtime = LlamaRuntime(self._source, n_ctx=self._n_ctx, threads=self._threads, slots=1)
+        return top_k_from_logits(self._runtime.score_logits(ids, start), k)
 
     def close(self) -> None:
         self._vocab.close()
-        if self._llm is not None:
-            self._llm.close()
+        if self._runtime is not None:
+            self._runtime.close()
 
 
 class HFScorer:

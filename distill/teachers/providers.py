@@ -169,51 +169,47 @@ class AnthropicTeacher:
 
 
 class LlamaCppTeacher:
-    """A GGUF model in-process (the offline default). One call at a time: the model is not
-    thread-safe, and llama.cpp reuses the KV cache of the shared prompt prefix between calls."""
+    """A GGUF model in-process (the offline default), on the batched llama.cpp runtime: the
+    client's concurrent calls become sequences decoded together, `slots` per step, sharing the
+    KV cache of their common prompt prefix."""
 
     provider = "llamacpp"
-    max_concurrency = 1
 
-    def __init__(self, model: str, path, n_ctx: int, threads: int, logprobs: bool = False):
-        from distill.inference.llamacpp import load_llama
+    def __init__(self, model: str, path, n_ctx: int, threads: int, slots: int):
+        from distill.inference.llamacpp import LlamaRuntime
 
         self.model = model
-        self._llm = load_llama(path, n_ctx=n_ctx, threads=threads, logits_all=logprobs)
-        self._logprobs = logprobs
-        self._lock = asyncio.Lock()
+        self.max_concurrency = slots
+        self._runtime = LlamaRuntime(path, n_ctx=n_ctx, threads=threads, slots=slots)
 
     async def complete(self, request: TeacherRequest) -> TeacherResponse:
-        if request.top_logprobs and not self._logprobs:
-            raise TeacherError("llamacpp teacher was loaded without logprobs support")
-        async with self._lock:
-            return await asyncio.to_thread(self._complete, request)
+        from distill.inference.llamacpp import Sampling
 
-    def _complete(self, request: TeacherRequest) -> TeacherResponse:
-        response = self._llm.create_chat_completion(**_chat_kwargs(request))
-        choice = response["choices"][0]
+        ids, stops = self._runtime.chat_prompt(list(request.messages))
+        sampling = Sampling(
+            temperature=request.temperature,
+            seed=request.sample_index,
+            max_tokens=request.max_tokens,
+            top_logprobs=request.top_logprobs,
+        )
+        try:
+            done = await asyncio.wrap_future(self._runtime.submit(ids, sampling, stops))
+        except ValueError as e:
+            raise TeacherError(f"params.yaml: teacher.n_ctx: {e}") from None
         logprobs = None
-        if request.top_logprobs and choice.get("logprobs"):
-            # llama.cpp hands back numpy float32s, which JSON (the cache) cannot store.
-            logprobs = [
-                TokenLogprobs(
-                    t["token"],
-                    float(t["logprob"]),
-                    [(a["token"], float(a["logprob"])) for a in t.get("top_logprobs", [])],
-                )
-                for t in choice["logprobs"]["content"]
-            ]
-        usage = response.get("usage") or {}
+        if done.logprobs is not None:
+            logprobs = [TokenLogprobs(token, logprob, top) for token, logprob, top in done.logprobs]
         return TeacherResponse(
-            text=choice["message"]["content"] or "",
-            input_tokens=usage.get("prompt_tokens", 0),
-            output_tokens=usage.get("completion_tokens", 0),
+            text=done.text,
+            input_tokens=done.prompt_tokens,
+            output_tokens=done.completion_tokens,
             logprobs=logprobs,
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=done.finish_reason,
+            seconds=round(done.seconds, 4),
         )
 
     async def aclose(self) -> None:
-        self._llm.close()
+        self._runtime.close()
 
 
 class HFTeacher:

@@ -1,5 +1,11 @@
-"""Self-consistency: sample the teacher several times and keep the answer most samples agree on,
-judged by what the answers do when executed, not by how they are written."""
+"""How a candidate gets its label from the teacher's answers, judged by what the answers do when
+executed, not by how they are written:
+
+- `verify`: a candidate that comes with a proposed answer is kept when every independent answer
+  gives the proposal's result (verification by agreement);
+- `vote`: a question without a proposal keeps the answer a strict majority of samples agree on
+  (self-consistency).
+"""
 
 from __future__ import annotations
 
@@ -44,8 +50,27 @@ def vote(task: Task, candidate: Example, sample_texts: list[str]) -> Vote:
         proposed = task.answer_outcome(candidate.output, candidate)
         if proposed is None or not task.outcomes_agree(outcomes[winner], proposed):
             return Vote(None, "disagrees_with_proposal", size, n)
-    # Among the agreeing answers: the task's preference, then the most frequent text, then the first.
-    agreeing = [answers[i] for i in agreeing_idx]
+    return Vote(_preferred(task, candidate, [answers[i] for i in agreeing_idx]), None, size, n)
+
+
+def verify(task: Task, candidate: Example, sample_texts: list[str]) -> Vote:
+    """Keep the candidate when every answer runs and gives its proposed answer's result (the
+    task's symmetric equality rule, as in `vote`). The label is an answer, not the proposal: it is
+    what the teacher writes for the prompt the student will see."""
+    n = len(sample_texts)
+    answers = [task.extract(text, candidate) for text in sample_texts]
+    outcomes = [task.answer_outcome(a, candidate) for a in answers]
+    running = [o for o in outcomes if o is not None]
+    if len(running) < n:
+        return Vote(None, "no_answer_runs", 0, n)
+    proposed = task.answer_outcome(candidate.output, candidate)
+    agreeing = sum(proposed is not None and task.outcomes_agree(o, proposed) for o in running)
+    if agreeing < n:
+        return Vote(None, "disagrees_with_proposal", agreeing, n)
+    return Vote(_preferred(task, candidate, answers), None, n, n)
+
+
+def _preferred(task: Task, candidate: Example, agreeing: list[str]) -> str:
+    """Among answers that agree: the task's preference, then the most frequent text, then the first."""
     texts = Counter(task.normalize_output(a) for a in agreeing)
-    output = max(agreeing, key=lambda a: (task.rank(a, candidate), texts[task.normalize_output(a)]))
-    return Vote(output, None, size, n)
+    return max(agreeing, key=lambda a: (task.rank(a, candidate), texts[task.normalize_output(a)]))
