@@ -4,6 +4,7 @@ fake OpenAI server (real SDK, real HTTP), on the repository's shop database."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,7 @@ def test_plan_and_dry_run(prepared_shop, tmp_path):
 
 
 def test_unknown_kind_share_is_a_config_error(tmp_path):
-    text = (REPO / "params.yaml").read_text().replace("    direct: 0.25", "    direct: 0.25\n    bogus: 1")
+    text = re.sub(r"\n  mix:[^\n]*\n", lambda m: m.group(0) + "    bogus: 1\n", (REPO / "params.yaml").read_text())
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ConfigError, match="generate.mix.bogus"):
         load_params(tmp_path / "params.yaml")

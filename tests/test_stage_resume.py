@@ -92,6 +92,11 @@ def test_dry_run_estimates_an_api_teacher_without_a_key_or_a_call(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
-    assert report["answer_calls"]["calls"] == 2000 * params["generate"]["self_consistency"]["samples"]
+    # Every asked-for candidate answered: vote samples for `direct` (no proposal), verify samples for the rest.
+    g = params["generate"]
+    total = sum(g["mix"].values())
+    wanted = {kind: round(2000 * share / total) for kind, share in g["mix"].items() if share > 0}
+    samples = {kind: g["self_consistency" if kind == "direct" else "verify"]["samples"] for kind in wanted}
+    assert report["answer_calls"]["calls"] == sum(wanted[k] * samples[k] for k in wanted)
     assert report["total_usd_max"] > 1
     assert not (repo / "data/synthetic").exists() and not (repo / "data/teacher_cache").exists()

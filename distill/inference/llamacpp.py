@@ -1,15 +1,15 @@
 """GGUF models through llama.cpp: one batched runtime that decodes many sequences per step.
 
 `LlamaRuntime` is a thin scheduler over llama-cpp-python's low-level batch API (`llama_batch`,
-`llama_decode`, one KV stream per sequence), after llama.cpp's own `examples/parallel`: the
-engine and its samplers are llama.cpp's; this module only decides what each decode call holds.
+`llama_decode`, a unified KV cache), after llama.cpp's own `examples/parallel`: the engine and
+its samplers are llama.cpp's; this module only decides what each decode call holds.
 
 - **Slots.** Up to `slots` sequences decode together, one token each per step; a finished one
-  frees its slot for the next queued request at once (continuous batching). A newcomer's prompt
-  is decoded in a call of its own (a stream's prompt is never split across steps).
+  frees its slot for the next queued request at once (continuous batching). Newcomers' prompt
+  tails are decoded in the same steps, in the room the live sequences leave.
 - **A shared prefix.** Sequence 0 holds the prompt prefix the admitted requests share (system
-  rules, schema, worked examples). It is computed once; a new sequence copies it into its own
-  stream (a memory copy, no recomputation) and decodes only its own tail.
+  rules, schema, worked examples). It is computed once; a new sequence copies it (in a unified
+  cache a copy only tags the same cells) and decodes only its own tail.
 - **Sampling.** Each sequence has its own llama.cpp sampler chain, the one llama-cpp-python's
   `create_chat_completion` builds with its defaults (repeat penalty 1.1 over the last 64 answer
   tokens; greedy at temperature 0, else top-k 40, top-p 0.95, min-p 0.05, temperature, then a
@@ -19,7 +19,7 @@ engine and its samplers are llama.cpp's; this module only decides what each deco
   `max_tokens`, alone; the others go on.
 
 Context: `n_ctx` is per sequence (a prompt plus its answer must fit in it). The KV cache holds
-`n_ctx × (slots + 1)` cells, one stream of `n_ctx` per slot and one for the shared prefix.
+`n_ctx × (slots + 1)` cells, so every slot and the shared prefix always fit.
 
 Everything runs in this process, in one worker thread; no child process is started.
 """
@@ -110,12 +110,16 @@ class _Job:
     stops: tuple[str, ...]
     future: Future
     slot: int = -1
+    todo: list[int] = field(default_factory=list)
+    """Prompt tokens not yet decoded into the slot."""
     pos: int = 0
     """Next position in the slot's sequence."""
     answer: list[int] = field(default_factory=list)
     logprobs: list | None = None
     sampler: object = None
     started: float = 0.0
+    batch_index: int = -1
+    """Where this job's logits are in the current step's batch (-1: none asked for)."""
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -155,10 +159,9 @@ class LlamaRuntime:
         params.n_seq_max = slots + 1
         params.n_threads = threads
         params.n_threads_batch = threads
-        # One KV stream per sequence: each attends over its own cells only. (In a unified cache
-        # every token's attention spans all sequences' cells, masked, which made long answers
-        # from many sequences attention-bound: 11 tokens/s for 16 proposals, not 45.)
-        params.kv_unified = False
+        # A unified cache: prefix cells shared by several sequences can be decoded (one stream
+        # per sequence needs the prefix copied per stream, which measured slower here; README).
+        params.kv_unified = True
         self._ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
         self._memory = llama_cpp.llama_get_memory(self._ctx.ctx)
         self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, slots + 1)
@@ -234,7 +237,9 @@ class LlamaRuntime:
             if self._live:
                 raise RuntimeError("score_logits cannot run while sequences are being generated")
             self._set_prefix(ids[: start - 1])
-            shared = self._copy_prefix(scratch, ids[:start])
+            shared = min(_common_prefix(ids, self._prefix), start - 1)
+            self._lib.llama_memory_seq_rm(self._memory, scratch, -1, -1)
+            self._lib.llama_memory_seq_cp(self._memory, 0, scratch, 0, shared)
             rows: list[np.ndarray] = []
             try:
                 pos = shared
@@ -282,9 +287,8 @@ class LlamaRuntime:
                 job.future.set_exception(error)
 
     def _admit(self, jobs: list[_Job]) -> None:
-        """Give each job a slot holding the shared prefix, decode the rest of its prompt there
-        (one decode call per job: a stream's prompt is not split across steps) and sample its
-        first token."""
+        """Give each job a slot holding the shared prefix; the rest of its prompt is decoded in the
+        following steps, beside the live sequences' next tokens."""
         # The prefix all newcomers share (a lone one: its whole prompt but the last token, which
         # must be decoded in its own slot for its logits). It goes into sequence 0 only when it
         # is new and long (a new system prompt or schema), not just another question.
@@ -296,35 +300,23 @@ class LlamaRuntime:
             self._set_prefix(prefix)
         for job in jobs:
             job.slot = self._free.pop()
+            shared = min(_common_prefix(job.prompt, self._prefix), len(job.prompt) - 1)
+            self._lib.llama_memory_seq_rm(self._memory, job.slot, -1, -1)
+            self._lib.llama_memory_seq_cp(self._memory, 0, job.slot, 0, shared)
+            job.todo, job.pos = job.prompt[shared:], shared
             job.sampler = _sampler(job.sampling, self.n_vocab)
             job.started = time.perf_counter()
             self._live.append(job)
-            start = self._copy_prefix(job.slot, job.prompt)
-            rest = job.prompt[start:]
-            for offset in range(0, len(rest), N_BATCH):
-                chunk = rest[offset : offset + N_BATCH]
-                last = offset + len(chunk) == len(rest)
-                self._fill(
-                    [(t, start + offset + i, (job.slot,), last and i == len(chunk) - 1) for i, t in enumerate(chunk)]
-                )
-                self._decode()
-            job.pos = len(job.prompt)
-            self._advance(job, len(chunk) - 1)
-
-    def _copy_prefix(self, seq: int, tokens: list[int]) -> int:
-        """Give sequence `seq` the part of the shared prefix that `tokens` start with (at least one
-        token of `tokens` left to decode); returns how many tokens it now holds. Each sequence has
-        its own KV stream, so the copy is of the prefix stream, then cut to the shared length."""
-        shared = min(_common_prefix(tokens, self._prefix), len(tokens) - 1)
-        self._lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
-        if shared:
-            self._lib.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
-            self._lib.llama_memory_seq_rm(self._memory, seq, shared, -1)
-        return shared
 
     def _set_prefix(self, prefix: list[int]) -> None:
         """Make sequence 0 hold `prefix`, decoding only what it does not already share."""
         keep = _common_prefix(prefix, self._prefix)
+        if keep < MIN_NEW_PREFIX and not self._live:
+            # A new prompt family with nothing decoding: start from an empty cache, so the new
+            # cells sit at the front. Attention spans up to the highest used cell, and the holes
+            # earlier sequences left (long proposals) would otherwise slow every later step.
+            self._lib.llama_memory_clear(self._memory, True)
+            keep = 0
         self._lib.llama_memory_seq_rm(self._memory, 0, keep, -1)
         for start in range(keep, len(prefix), N_BATCH):
             chunk = prefix[start : start + N_BATCH]
@@ -333,13 +325,31 @@ class LlamaRuntime:
         self._prefix = list(prefix)
 
     def _step(self) -> None:
-        """One decode call: the next token of every live sequence, then one sample each."""
-        live = list(self._live)
-        self._fill([(job.answer[-1], job.pos, (job.slot,), True) for job in live])
+        """One decode: the next token of every generating sequence, then prompt tails in the room
+        left, each prompt's last token asking for logits."""
+        entries = []
+        for job in self._live:
+            job.batch_index = -1
+            if not job.todo:
+                job.batch_index = len(entries)
+                entries.append((job.answer[-1], job.pos, (job.slot,), True))
+                job.pos += 1
+        for job in self._live:
+            room = N_BATCH - len(entries)
+            if not job.todo or room <= 0:
+                continue
+            take, job.todo = job.todo[:room], job.todo[room:]
+            for i, token in enumerate(take):
+                last = not job.todo and i == len(take) - 1
+                if last:
+                    job.batch_index = len(entries)
+                entries.append((token, job.pos + i, (job.slot,), last))
+            job.pos += len(take)
+        self._fill(entries)
         self._decode()
-        for index, job in enumerate(live):
-            job.pos += 1
-            self._advance(job, index)
+        for job in list(self._live):
+            if job.batch_index >= 0:
+                self._advance(job, job.batch_index)
 
     def _advance(self, job: _Job, index: int) -> None:
         """Sample the job's next token from the logits at batch `index`; finish it at an
