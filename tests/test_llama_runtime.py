@@ -134,6 +134,19 @@ def test_a_prompt_longer_than_the_context_fails_its_request_only(source):
         assert fine.result().completion_tokens > 0
 
 
+def test_a_cancelled_request_is_skipped_and_an_empty_prompt_fails_alone(source):
+    with LlamaRuntime(source, n_ctx=512, threads=1, slots=1) as runtime:
+        prompts = [runtime.chat_prompt(conversation(q))[0] for q in QUESTIONS[:3]]
+        futures = [runtime.submit(p, Sampling(max_tokens=30)) for p in prompts]
+        empty = runtime.submit([], Sampling(max_tokens=4))
+        cancelled = futures[2].cancel()  # still queued behind the single slot
+        done = [f.result(timeout=60) for f in futures[:2]]
+        with pytest.raises(ValueError, match="empty prompt"):
+            empty.result()
+        after = runtime.submit(prompts[2], Sampling(max_tokens=5)).result(timeout=60)
+    assert cancelled and all(d.completion_tokens > 0 for d in done) and after.completion_tokens > 0
+
+
 def test_teacher_cache_keys_do_not_depend_on_batching(source, tmp_path):
     from distill.config import TeacherConfig
     from distill.teachers import TeacherRequest, make_client

@@ -3,8 +3,9 @@ answer we know.
 
 The teacher-validation questions go through generation's own path as candidates without their
 gold answer. The teacher proposes its own answer (one sample at `generate.temperature`, as
-proposals are sampled); the fixed checks (`Task.precheck`) then decide, exactly as for a
-synthetic candidate, whether it is verified by agreement or, with no usable proposal, voted on.
+proposals are sampled), or none when no answer can be extracted from its reply. Then, exactly
+as for a synthetic candidate: a proposal the fixed checks (`Task.precheck`) reject is dropped,
+one they pass is verified by agreement, and a question without a proposal is voted on.
 The share of kept labels whose result matches the gold is `label_precision`, with its Wilson
 95% interval.
 
@@ -58,7 +59,9 @@ def measure_label_precision(params: Params, task: Task, questions: list[Example]
         if problem is not None and problem.reason == "empty_result":
             empty["proposals"] += 1
             empty["matching_gold"] += _matches(task, question, proposed)
-        candidates.append(with_proposal if proposed and problem is None else candidate)
+        if problem is not None:
+            continue  # generation drops such a candidate before any answer; so does the probe
+        candidates.append(with_proposal if proposed else candidate)
         golds.append(question)
     kept = label_candidates(params, task, candidates, client, defaultdict(Counter), [], desc="label precision: answer")
     by_path: dict[str, list[int]] = {"verified": [0, 0], "voted": [0, 0]}

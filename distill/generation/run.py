@@ -137,14 +137,14 @@ def checked_candidates(
                 c["duplicate"] += 1
                 dropped.append({**_record(cand), "reason": "duplicate", "stage": "precheck"})
                 continue
-            seen.add(key)
             problem = task.precheck(cand)
-            if problem is not None:
+            if problem is not None:  # not `seen`: another proposal of this question may pass
                 c[problem.reason] += 1
                 dropped.append(
                     {**_record(cand), "reason": problem.reason, "stage": "precheck", "detail": problem.detail}
                 )
                 continue
+            seen.add(key)
             c["candidates"] += 1
             candidates.append(cand)
     return candidates

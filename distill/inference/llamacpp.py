@@ -26,11 +26,12 @@ Everything runs in this process, in one worker thread; no child process is start
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,8 @@ REPEAT_PENALTY = 1.1
 """llama-cpp-python's `create_chat_completion` default, kept so answers match its one-at-a-time path."""
 N_BATCH = 512
 """Most tokens in one decode step (prefill chunks and one token per live sequence)."""
+MAX_SEQUENCES = 256
+"""llama.cpp's LLAMA_MAX_SEQ: sequence ids per context, the shared prefix's included."""
 MIN_NEW_PREFIX = 64
 """A lone request's prompt replaces the shared prefix only when it adds at least this many
 tokens to what is shared: a new system prompt or schema, not just another question."""
@@ -142,8 +145,8 @@ class LlamaRuntime:
         import llama_cpp
         from llama_cpp import _internals
 
-        if slots < 1:
-            raise ValueError(f"slots must be at least 1, got {slots}")
+        if not 1 <= slots < MAX_SEQUENCES:
+            raise ValueError(f"slots must be from 1 to {MAX_SEQUENCES - 1} (llama.cpp's sequence limit), got {slots}")
         self._lib = llama_cpp
         self.slots = slots
         self.n_ctx = n_ctx
@@ -194,9 +197,13 @@ class LlamaRuntime:
 
     # -- generation -------------------------------------------------------------------------------
     def submit(self, prompt: list[int], sampling: Sampling, stops: tuple[str, ...] = ()) -> Future:
-        """Queue one sequence; the future resolves to its `Completion`. A prompt that leaves no
-        room for an answer in `n_ctx` fails the future with ValueError."""
+        """Queue one sequence; the future resolves to its `Completion`. An empty prompt, or one
+        that leaves no room for an answer in `n_ctx`, fails the future with ValueError. A future
+        cancelled before its sequence starts is skipped; once started it cannot be cancelled."""
         future: Future = Future()
+        if not prompt:
+            future.set_exception(ValueError("an empty prompt: there is nothing to continue"))
+            return future
         if len(prompt) >= self.n_ctx:
             future.set_exception(
                 ValueError(f"the prompt has {len(prompt)} tokens, more than the context of {self.n_ctx} per sequence")
@@ -234,6 +241,8 @@ class LlamaRuntime:
             raise ValueError(f"the sequence has {len(ids)} tokens, more than the context of {self.n_ctx}")
         scratch = self.slots  # the last slot; scoring never runs beside generation (decode lock)
         with self._decode_lock:
+            if self._closed:
+                raise RuntimeClosed("the llama.cpp runtime is closed")
             if self._live:
                 raise RuntimeError("score_logits cannot run while sequences are being generated")
             self._set_prefix(ids[: start - 1])
@@ -280,10 +289,11 @@ class LlamaRuntime:
             jobs = [*admitted, *self._live, *self._queue]
             self._live, self._queue = [], deque()
             self._free = list(range(self.slots, 0, -1))
-        self._lib.llama_memory_clear(self._memory, True)
-        self._prefix = []
+        with self._decode_lock:
+            self._lib.llama_memory_clear(self._memory, True)
+            self._prefix = []
         for job in jobs:
-            if not job.future.done():
+            with contextlib.suppress(InvalidStateError):  # already resolved, or cancelled while queued
                 job.future.set_exception(error)
 
     def _admit(self, jobs: list[_Job]) -> None:
@@ -299,6 +309,8 @@ class LlamaRuntime:
         if len(prefix) - shared >= (1 if len(jobs) > 1 else MIN_NEW_PREFIX):
             self._set_prefix(prefix)
         for job in jobs:
+            if not job.future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited: never decoded
             job.slot = self._free.pop()
             shared = min(_common_prefix(job.prompt, self._prefix), len(job.prompt) - 1)
             self._lib.llama_memory_seq_rm(self._memory, job.slot, -1, -1)
@@ -318,11 +330,12 @@ class LlamaRuntime:
             self._lib.llama_memory_clear(self._memory, True)
             keep = 0
         self._lib.llama_memory_seq_rm(self._memory, 0, keep, -1)
+        self._prefix = prefix[:keep]  # true after every chunk, so a failed decode leaves no lie
         for start in range(keep, len(prefix), N_BATCH):
             chunk = prefix[start : start + N_BATCH]
             self._fill([(t, start + i, (0,), False) for i, t in enumerate(chunk)])
             self._decode()
-        self._prefix = list(prefix)
+            self._prefix = prefix[: start + len(chunk)]
 
     def _step(self) -> None:
         """One decode: the next token of every generating sequence, then prompt tails in the room
@@ -355,12 +368,12 @@ class LlamaRuntime:
         """Sample the job's next token from the logits at batch `index`; finish it at an
         end-of-generation token, a stop string or its max_tokens."""
         token = self._lib.llama_sampler_sample(job.sampler.sampler, self._ctx.ctx, index)
-        if job.sampling.top_logprobs:
-            job.logprobs = job.logprobs or []
-            job.logprobs.append(self._alternatives(index, token, job.sampling.top_logprobs))
         if self._lib.llama_vocab_is_eog(self._vocab, token):
             self._finish(job, "stop")
             return
+        if job.sampling.top_logprobs:  # one entry per answer token, as completion_tokens counts
+            job.logprobs = job.logprobs or []
+            job.logprobs.append(self._alternatives(index, token, job.sampling.top_logprobs))
         job.answer.append(token)
         if any(s in self._text(job) for s in job.stops):
             self._finish(job, "stop")
@@ -433,9 +446,10 @@ class LlamaRuntime:
             self._closed = True
             self._lock.notify_all()
         self._worker.join()
-        self._lib.llama_batch_free(self._batch)
-        self._ctx.close()
-        self.llm.close()
+        with self._decode_lock:  # a score_logits call in another thread finishes first
+            self._lib.llama_batch_free(self._batch)
+            self._ctx.close()
+            self.llm.close()
 
     def __enter__(self) -> LlamaRuntime:
         return self

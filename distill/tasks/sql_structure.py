@@ -47,11 +47,11 @@ def structure_points(tree: exp.Expression) -> dict[str, int]:
 
 
 def difficulty(points: dict[str, int]) -> str:
-    """easy: a lookup, filter or plain aggregate over one table; medium: one join or a grouping
-    (with its aggregate); hard: more, or any subquery or set operation beside another feature.
-
-    Score = joins + aggregation + grouping + 2 × (subqueries + set operations); easy ≤ 1,
-    medium 2–3, hard ≥ 4."""
+    """Score = joins + aggregation + grouping + 2 × (subqueries + set operations); easy ≤ 1,
+    medium 2–3, hard ≥ 4. So easy is a lookup or filter with at most one join or one plain
+    aggregate; medium is, for example, a grouped aggregate, a join with a grouping, or a lone
+    subquery; hard needs more (two joins with a grouped aggregate, a set operation with a
+    subquery)."""
     score = (
         points["joins"]
         + points["aggregation"]

@@ -36,6 +36,13 @@ def make_teacher(config: TeacherConfig) -> Teacher:
 
     try:
         if config.provider == "llamacpp":
+            from distill.inference.llamacpp import MAX_SEQUENCES
+
+            if config.concurrency >= MAX_SEQUENCES:
+                raise ModelError(
+                    f"params.yaml: teacher.concurrency: the llamacpp teacher decodes at most {MAX_SEQUENCES - 1} "
+                    f"sequences per step (llama.cpp's sequence limit), got {config.concurrency}"
+                )
             return providers.LlamaCppTeacher(
                 config.model, resolve_gguf(config.model), config.n_ctx, config.threads, slots=config.concurrency
             )

@@ -196,6 +196,8 @@ class LlamaCppTeacher:
             done = await asyncio.wrap_future(self._runtime.submit(ids, sampling, stops))
         except ValueError as e:
             raise TeacherError(f"params.yaml: teacher.n_ctx: {e}") from None
+        except RuntimeError as e:  # a failed decode fails this call (recorded), not the stage
+            raise TeacherError(f"llama.cpp: {e}") from None
         logprobs = None
         if done.logprobs is not None:
             logprobs = [TokenLogprobs(token, logprob, top) for token, logprob, top in done.logprobs]
