@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -459,11 +459,7 @@ class LlamaRuntime:
 
 
 def _fit(sampling: Sampling, room: int) -> Sampling:
-    if sampling.max_tokens <= room:
-        return sampling
-    from dataclasses import replace
-
-    return replace(sampling, max_tokens=room)
+    return sampling if sampling.max_tokens <= room else replace(sampling, max_tokens=room)
 
 
 def _sampler(sampling: Sampling, n_vocab: int):
