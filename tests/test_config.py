@@ -42,3 +42,26 @@ def test_defaults_fill_missing_sections(tmp_path):
     params = load_params(path)
     assert params.evaluate.limit == 5 and params.evaluate.batch_size == 8
     assert params.teacher.model == "qwen2.5-coder-1.5b-instruct"
+
+
+def test_readme_params_table_matches_params_yaml():
+    """The README's params table states the defaults; a changed default must change it too."""
+    import re
+
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    stale = []
+    for line in (REPO / "README.md").read_text().splitlines():
+        row = re.match(r"\| `([a-z_]+(?:\.[a-z_]+)+)` \| `([^`]*)` \|", line)
+        if row is None:
+            continue
+        key, documented = row.groups()
+        value = params
+        for part in key.split("."):
+            value = value.get(part, KeyError) if isinstance(value, dict) else KeyError
+        if value is KeyError:  # optional keys (teacher.replay_of) are documented but not set
+            continue
+        if yaml.safe_load(documented) != value:
+            stale.append(f"{key}: README `{documented}`, params.yaml {value!r}")
+    assert not stale, stale

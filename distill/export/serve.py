@@ -66,6 +66,7 @@ def build_app(gguf: Path, spec: PromptSpec, n_ctx: int = 4096, threads: int = 2)
                 n_ctx=n_ctx,
                 n_threads=threads,
                 n_threads_batch=threads,
+                flash_attn=True,  # as everywhere else the project runs llama.cpp (load_llama)
                 verbose=False,
             )
         ],

@@ -62,11 +62,16 @@ def load_llama(
 ):
     """A llama_cpp.Llama for a resolved GGUF (local file or hub file): the high-level API that
     `serve`, `ask` and the tokenizer checks use. `vocab_only` loads just the tokenizer, in well
-    under a second."""
+    under a second.
+
+    Flash attention is on, as in llama.cpp's own default (llama-cpp-python turns it off). Its CPU
+    kernel skips masked cache cells, so a sequence in a batch attends only to its own cells, not
+    to every sequence's: 19.7 against 14.4 tokens/s on 16 long proposals (README)."""
     from llama_cpp import Llama
 
     common = dict(
         n_ctx=n_ctx,
+        flash_attn=True,
         n_threads=threads,
         n_threads_batch=threads,
         seed=seed,
@@ -153,8 +158,8 @@ class LlamaRuntime:
         # The high-level object gives the weights, tokenizer, metadata and chat template; its own
         # context is kept tiny because decoding happens in the batched context below.
         self.llm = load_llama(source, n_ctx=64, threads=threads)
-        # The high-level context's settings (flash attention off among them), so the logits match
-        # the one-at-a-time path to float rounding.
+        # The high-level context's settings (flash attention among them), so the logits match the
+        # one-at-a-time path to float rounding.
         params = llama_cpp.llama_context_params.from_buffer_copy(self.llm.context_params)
         params.n_ctx = n_ctx * (slots + 1)
         params.n_batch = N_BATCH
