@@ -110,7 +110,7 @@ class TeacherConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    min_accuracy: float = 0.8
+    min_accuracy: float = 0.75
     """The teacher must reach this execution accuracy on the teacher-validation split."""
 
 
@@ -199,7 +199,7 @@ class KDConfig:
 TRAIN_METHODS = ("lora", "full")
 QUANTIZATIONS = ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0")
 """GGUF types `export.quantizations` may name (llama.cpp's LLAMA_FTYPE_MOSTLY_<NAME>)."""
-TRAIN_LOSSES = ("sft", "kd")
+TRAIN_LOSSES = ("auto", "sft", "kd")
 TRAIN_PACKINGS = ("shared_prefix", "none")
 
 
@@ -208,7 +208,9 @@ class TrainConfig:
     method: str = "lora"
     """lora (peft adapter) or full (all weights)."""
     loss: str = "sft"
-    """sft (cross-entropy on the completion) or kd (soft labels from the teacher_logits stage)."""
+    """sft (cross-entropy on the completion), kd (soft labels from the teacher_logits stage), or auto:
+    kd when the teacher can give soft labels on the student's tokenizer, sft otherwise (an API
+    teacher, another tokenizer); metrics/train.json records which ran and why."""
     lr: float = 2e-4
     epochs: float = 3.0
     batch_size: int = 8

@@ -1,5 +1,6 @@
 """Stage teacher_logits: the teacher's top-k soft labels on every answer token of the validated
-training sequences, for train.loss: kd. With train.loss: sft it only records that it was skipped.
+training sequences, for train.loss: kd or auto. With train.loss: sft it only records that it was
+skipped; under auto, a teacher that cannot give soft labels is recorded as a fall back to SFT.
 
 Outputs: data/teacher_logits/ (manifest.json, train.safetensors, val.safetensors). Its params are
 the teacher, the student (whose tokenizer fixes the sequences), train.loss, train.kd.top_k and
@@ -27,7 +28,7 @@ OUT_DIR = Path("data/teacher_logits")
 def main() -> None:
     params = load_params()
     splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
-    checkpoint = resolve_student(params) if params.train.loss == "kd" else ""
+    checkpoint = resolve_student(params) if params.train.loss != "sft" else ""
     task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
     try:
         with atomic_dir(OUT_DIR) as staging:

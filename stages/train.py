@@ -31,10 +31,11 @@ def main() -> None:
     checkpoint = resolve_student(params)
     splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
     soft_labels, note = None, ""
-    if params.train.loss == "kd":
+    if params.train.loss != "sft":
         manifest = read_manifest(TEACHER_LOGITS)
         if manifest["status"] == "sft_fallback":
-            note = "kd unavailable, trained with sft (train.kd.fallback_to_sft): " + manifest["reason"]
+            why = "train.loss auto" if params.train.loss == "auto" else "train.kd.fallback_to_sft"
+            note = f"kd unavailable, trained with sft ({why}): " + manifest["reason"]
             print(f"train: {note}")
         else:
             soft_labels = {
@@ -57,6 +58,10 @@ def main() -> None:
             )
     finally:
         task.close()
+    metrics["loss_param"] = params.train.loss
+    metrics["loss_reason"] = note or f"train.loss is {params.train.loss}" + (
+        ": the teacher gave soft labels on the student's tokenizer" if params.train.loss == "auto" else ""
+    )
     if note:
         metrics["note"] = note
     write_json("metrics/train.json", metrics)

@@ -249,3 +249,25 @@ def test_packed_kd_batches_give_the_padded_kd_loss(tiny_soft_labels, tiny_checkp
         losses.append(kd_loss(logits, target, **teacher, alpha=0.5, temperature=2.0).item())
         assert (batch["attention_mask"].dim() == 4) == packing
     assert losses[1] == pytest.approx(losses[0], rel=1e-9)
+
+
+def test_auto_loss_picks_kd_with_a_scoring_teacher_and_sft_otherwise(tiny_task, tiny_checkpoint, tmp_path):
+    """train.loss: auto — KD when the teacher scores the student's tokens (the tiny model teaching
+    itself), SFT with the reason recorded for an API teacher or another tokenizer; never an error."""
+    params = _kd_params(tiny_checkpoint)
+    auto = dataclasses.replace(params, train=dataclasses.replace(params.train, loss="auto"))
+    splits = {"train": EXAMPLES[:2], "val": []}
+    for name in ("kd", "api", "other"):
+        (tmp_path / name).mkdir()
+    manifest = write_teacher_logits(auto, tiny_task, splits, tiny_checkpoint, tmp_path / "kd")
+    assert manifest["status"] == "ok" and (tmp_path / "kd" / "train.safetensors").exists()
+    api = dataclasses.replace(auto, teacher=dataclasses.replace(auto.teacher, provider="anthropic"))
+    manifest = write_teacher_logits(api, tiny_task, splits, tiny_checkpoint, tmp_path / "api")
+    assert manifest["status"] == "sft_fallback"
+    assert manifest["reason"].startswith("train.loss auto chose sft:") and "anthropic" in manifest["reason"]
+    other = dataclasses.replace(
+        auto, teacher=dataclasses.replace(auto.teacher, provider="llamacpp", model="qwen2.5-coder-1.5b-instruct")
+    )
+    manifest = write_teacher_logits(other, tiny_task, splits, tiny_checkpoint, tmp_path / "other")
+    assert manifest["status"] == "sft_fallback" and "share a tokenizer" in manifest["reason"]
+    assert not (tmp_path / "other" / "train.safetensors").exists()

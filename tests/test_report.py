@@ -139,3 +139,18 @@ def test_the_report_shows_the_first_answer_accuracy_beside_a_repaired_one():
     assert "first answer 50.0%, 1 sent back with their error, 1 then right" in row["detail"]
     assert "first answer" not in report.rows[0]["detail"]  # nothing repaired, nothing said
     assert "first answer 50.0%" in render_markdown(build_report(eval_metrics, []))
+
+
+def test_the_report_states_the_gap_closed_and_its_ci():
+    from distill.evaluation.gap import gap_report
+
+    data = _report()
+    data.gap = gap_report(STUDENT * 25, TEACHER * 25, {"few_shot": [False] * 100}, resamples=300)
+    md, page = render_markdown(data), render_html(data)
+    # (0.5 - 0) / (0.75 - 0) = 0.67
+    assert "Gap closed: 0.67 (paired bootstrap 95% CI " in md
+    assert "base 0.0% with its few-shot prompt; student − base +50.0%." in md
+    assert md.index("Gap closed") < md.index("## Models")
+    assert "Gap closed: 0.67" in page
+    data.gap = gap_report(STUDENT, [False] * 4, {"few_shot": [False] * 4})
+    assert "Gap closed: undefined, the teacher is not above the base (0.0%)." in render_markdown(data)

@@ -25,6 +25,8 @@ class ReportData:
     """stage → the teacher ledger summary it wrote."""
     disagreements: list[dict]
     notes: list[str] = field(default_factory=list)
+    gap: dict | None = None
+    """`gap_report`'s result from metrics/eval.json, when student, teacher and base were graded."""
 
 
 def _pct(x: float | None) -> str:
@@ -96,6 +98,22 @@ def build_report(
         red_flags=flags,
         teacher_usage=usage,
         disagreements=disagreements(predictions),
+        gap=eval_metrics.get("gap"),
+    )
+
+
+def gap_sentence(gap: dict | None) -> str | None:
+    """One line on the gap closed: the estimate, its CI and the deployable mark."""
+    if gap is None:
+        return None
+    if gap["gap_closed"] is None:
+        return f"Gap closed: undefined, the teacher is not above the base ({_pct(gap['base'])})."
+    low, high = gap["ci95"]
+    mark = " Deployable (gap closed ≥ 0.8, student above base at the CI's lower bound)." if gap["deployable"] else ""
+    return (
+        f"Gap closed: {gap['gap_closed']:.2f} (paired bootstrap 95% CI {low:.2f}–{high:.2f}) of the "
+        f"teacher-over-base gap, base {_pct(gap['base'])} with its {gap['base_prompt'].replace('_', '-')} "
+        f"prompt; student − base {gap['student_minus_base']:+.1%}.{mark}"
     )
 
 
@@ -174,6 +192,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def render_markdown(data: ReportData) -> str:
     out = [f"# Distillation report: {data.task}", "", f"Test split: {data.n} questions, graded by execution.", ""]
+    if data.gap:
+        out += [gap_sentence(data.gap), ""]
     out += ["## Models", "", _md_table(_MODEL_HEADER, [_model_cells(r) for r in data.rows]), ""]
     out += ["## Red flags", ""]
     out += [f"- ⚠ {f}" for f in data.red_flags] or ["None."]
@@ -222,7 +242,10 @@ def render_html(data: ReportData) -> str:
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>distill report: {e(data.task)}</title>"]
     out += [f"<style>{_CSS}</style></head><body>", f"<h1>Distillation report: {e(data.task)}</h1>"]
-    out += [f"<p>Test split: {data.n} questions, graded by execution.</p>", "<h2>Models</h2>"]
+    out += [f"<p>Test split: {data.n} questions, graded by execution.</p>"]
+    if data.gap:
+        out += [f"<p>{e(gap_sentence(data.gap))}</p>"]
+    out += ["<h2>Models</h2>"]
     out += [_html_table(_MODEL_HEADER, [_model_cells(r) for r in data.rows]), "<h2>Red flags</h2>"]
     out += [
         "<ul>" + "".join(f"<li class='flag'>{e(f)}</li>" for f in data.red_flags) + "</ul>"

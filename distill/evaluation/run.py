@@ -6,6 +6,7 @@ import gc
 from pathlib import Path
 
 from distill.config import Params
+from distill.evaluation.gap import gap_report
 from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import red_flags, summarize_samples
 from distill.examples import Example, read_examples
@@ -114,4 +115,21 @@ def evaluate_models(
         "teacher_usage": teacher_usage,
         "red_flags": red_flags(models),
     }
+    if {"student", "teacher", "base"} <= models.keys():
+        gap = gap_report(
+            *(per_question(records, m, examples) for m in ("student", "teacher")),
+            bases={"few_shot": per_question(records, "base", examples)},
+        )
+        metrics["gap"] = gap
+        metrics["red_flags"] += gap["flags"]
     return metrics, records
+
+
+def per_question(records: list[dict], model: str, examples: list[Example]) -> list[float]:
+    """A model's share of correct answers per test question (1 or 0 for one greedy answer), in
+    `examples` order: the paired outcomes `gap_report` resamples."""
+    answers: dict[str, list[bool]] = {e.id: [] for e in examples}
+    for r in records:
+        if r["model"] == model and "split" not in r:  # the test split, not a benchmark set
+            answers[r["id"]].append(r["correct"])
+    return [sum(v) / len(v) if v else 0.0 for v in answers.values()]

@@ -123,8 +123,8 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
 
     cfg = params.train
     info = {"teacher": params.teacher.model, "student": params.student.model, "top_k": cfg.kd.top_k}
-    if cfg.loss != "kd":
-        return write_manifest(out_dir, "skipped", f"train.loss is {cfg.loss}", **info)
+    if cfg.loss == "sft":
+        return write_manifest(out_dir, "skipped", "train.loss is sft", **info)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     sequences = {split: [tokenize_example(tokenizer, task, ex) for ex in exs] for split, exs in splits.items()}
     check_lengths([s for seqs in sequences.values() for s in seqs], cfg.max_length)
@@ -136,6 +136,9 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
             scorer.close()
             raise
     except SoftLabelsUnavailable as e:
+        if cfg.loss == "auto":
+            print(f"teacher_logits: {e}\nteacher_logits: train.loss is auto, so train will use SFT")
+            return write_manifest(out_dir, "sft_fallback", f"train.loss auto chose sft: {e}", **info)
         if not cfg.kd.fallback_to_sft:
             raise
         print(f"teacher_logits: {e}\nteacher_logits: train.kd.fallback_to_sft is set, so train will use SFT")

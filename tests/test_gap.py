@@ -1,0 +1,109 @@
+import pytest
+
+from distill.evaluation.gap import gap_closed, gap_report
+
+
+def outcomes(correct: int, n: int) -> list[bool]:
+    return [True] * correct + [False] * (n - correct)
+
+
+def test_gap_closed_arithmetic():
+    assert gap_closed(0.6, 0.8, 0.4) == pytest.approx(0.5)
+    assert gap_closed(0.8, 0.8, 0.4) == pytest.approx(1.0)
+    assert gap_closed(0.3, 0.8, 0.4) == pytest.approx(-0.25)
+    assert gap_closed(0.5, 0.4, 0.4) is None
+    assert gap_closed(0.5, 0.3, 0.4) is None
+
+
+def test_report_point_estimate_uses_the_better_base_prompt():
+    n = 100
+    report = gap_report(
+        outcomes(60, n), outcomes(80, n), {"few_shot": outcomes(40, n), "zero_shot": outcomes(20, n)}, resamples=500
+    )
+    assert report["gap_closed"] == pytest.approx(0.5)
+    assert report["base_prompt"] == "few_shot"
+    assert report["base"] == pytest.approx(0.4)
+    assert report["student_minus_base"] == pytest.approx(0.2)
+    low, high = report["ci95"]
+    assert low < 0.5 < high
+    assert report["flags"] == []
+    assert report["deployable"] is False  # 0.5 < 0.8
+
+
+def test_teacher_not_above_base_gives_null_and_a_flag():
+    n = 50
+    report = gap_report(outcomes(30, n), outcomes(20, n), {"few_shot": outcomes(25, n)}, resamples=200)
+    assert report["gap_closed"] is None
+    assert report["ci95"] is None
+    assert report["deployable"] is False
+    assert [f["flag"] for f in report["flags"]] == ["gap_closed_undefined"]
+
+
+def test_small_gap_closed_is_a_red_flag():
+    n = 100
+    report = gap_report(outcomes(45, n), outcomes(80, n), {"few_shot": outcomes(40, n)}, resamples=200)
+    assert report["gap_closed"] == pytest.approx(0.125)
+    assert [f["flag"] for f in report["flags"]] == ["gap_closed_below_0_4"]
+
+
+def test_deployable_needs_both_the_gap_and_a_positive_lower_bound():
+    report = gap_report(outcomes(180, 200), outcomes(190, 200), {"few_shot": outcomes(40, 200)}, resamples=500)
+    assert report["gap_closed"] >= 0.8
+    assert report["student_minus_base_ci95"][0] > 0
+    assert report["deployable"] is True
+    # The same gap on 5 questions: the lower bound of student - base is not above 0.
+    tiny = gap_report([True, False, False, False, False], [True, True, False, False, False], {"p": [False] * 5})
+    assert tiny["gap_closed"] == pytest.approx(0.5)
+    few = gap_report([True, True, False, False, False], [True, True, False, False, False], {"p": [True] + [False] * 4})
+    assert few["gap_closed"] == pytest.approx(1.0)
+    assert few["student_minus_base_ci95"][0] <= 0
+    assert few["deployable"] is False
+
+
+def test_the_better_base_prompt_is_chosen_inside_each_resample():
+    """Two base prompts right on complementary halves: each scores 0.5 alone, but in a resample
+    the better of the two is at least 0.5, so the base side of the interval sits higher than with
+    either prompt alone."""
+    n = 40
+    half = outcomes(20, n)
+    other = [not x for x in half]
+    student, teacher = outcomes(30, n), outcomes(36, n)
+    alone = gap_report(student, teacher, {"a": half}, resamples=1000)
+    both = gap_report(student, teacher, {"a": half, "b": other}, resamples=1000)
+    assert alone["base"] == both["base"] == pytest.approx(0.5)
+    assert both["student_minus_base_ci95"][1] < alone["student_minus_base_ci95"][1]
+    assert both["student_minus_base_ci95"][0] < alone["student_minus_base_ci95"][0]
+
+
+def test_the_ci_is_reproducible_and_paired():
+    n = 60
+    s, t, b = outcomes(40, n), outcomes(50, n), {"p": outcomes(20, n)}
+    assert gap_report(s, t, b, resamples=300, seed=3) == gap_report(s, t, b, resamples=300, seed=3)
+    # Paired: a student identical to the teacher has a gap closed of exactly 1 in every resample.
+    same = gap_report(t, t, b, resamples=300)
+    assert same["ci95"] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "student, teacher, bases",
+    [([True], [True, False], {"p": [True, False]}), ([], [], {"p": []}), ([True], [True], {})],
+)
+def test_mismatched_or_empty_inputs_are_refused(student, teacher, bases):
+    with pytest.raises(ValueError, match="gap_report needs"):
+        gap_report(student, teacher, bases)
+
+
+def test_per_question_outcomes_follow_the_test_split_order():
+    from distill.evaluation.run import per_question
+    from distill.examples import Example
+
+    examples = [Example(input=f"q{i}", output="", id=f"t{i}") for i in range(3)]
+    records = [
+        {"model": "student", "id": "t2", "correct": True},
+        {"model": "student", "id": "t0", "correct": False},
+        {"model": "student", "id": "t0", "correct": True},  # two samples: half right
+        {"model": "teacher", "id": "t1", "correct": True},
+        {"model": "student", "id": "t1", "correct": True, "split": "humaneval"},  # a benchmark, not the test split
+    ]
+    assert per_question(records, "student", examples) == [0.5, 0.0, 1.0]
+    assert per_question(records, "teacher", examples) == [0.0, 1.0, 0.0]
