@@ -228,6 +228,9 @@ class TrainConfig:
     """bf16 autocast; only where the CPU supports it (checked at start)."""
     seed: int = 0
     threads: int = 2
+    max_examples: int = 0
+    """Train on at most this many validated pairs (a seeded sample, file order kept); 0 = all. For
+    data-size ablations: the soft labels are computed once for all pairs."""
     lora: LoraConfig = field(default_factory=LoraConfig)
     kd: KDConfig = field(default_factory=KDConfig)
 
@@ -326,6 +329,7 @@ _CHECKS = {
     "train.packing": (lambda v: v in TRAIN_PACKINGS, f"one of {', '.join(TRAIN_PACKINGS)}"),
     "train.lr": (lambda v: 0 < v < 1, "a learning rate in (0, 1)"),
     "train.epochs": (lambda v: v > 0, "a number > 0"),
+    "train.max_examples": (lambda v: v >= 0, "an integer >= 0; 0 trains on every validated pair"),
     "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "train.grad_accum": (lambda v: v >= 1, "an integer >= 1"),
     "train.warmup_ratio": (lambda v: 0 <= v < 1, "a number in [0, 1)"),

@@ -10,11 +10,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from distill.config import load_params
+from distill.config import ConfigError, load_params
 from distill.examples import read_examples
 from distill.io import atomic_dir, write_json
 from distill.preparation import RESOURCES
 from distill.tasks import make_task
+from distill.training.data import capped
 from distill.training.soft_labels import SPLITS, load_split, read_manifest
 from distill.training.trainer import train_student
 from stages import resolve_student, run_stage
@@ -30,6 +31,8 @@ def main() -> None:
     params = load_params()
     checkpoint = resolve_student(params)
     splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
+    available = len(splits["train"])
+    splits["train"] = capped(splits["train"], params.train.max_examples, params.train.seed)
     soft_labels, note = None, ""
     if params.train.loss != "sft":
         manifest = read_manifest(TEACHER_LOGITS)
@@ -37,6 +40,11 @@ def main() -> None:
             why = "train.loss auto" if params.train.loss == "auto" else "train.kd.fallback_to_sft"
             note = f"kd unavailable, trained with sft ({why}): " + manifest["reason"]
             print(f"train: {note}")
+        elif manifest["status"] != "ok":
+            raise ConfigError(
+                f"{TEACHER_LOGITS}/manifest.json: {manifest['status']} ({manifest['reason']}), but train.loss is "
+                f"{params.train.loss}; run `dvc repro teacher_logits`"
+            )
         else:
             soft_labels = {
                 split: load_split(TEACHER_LOGITS, split, manifest, [ex.id for ex in examples])
@@ -58,6 +66,7 @@ def main() -> None:
             )
     finally:
         task.close()
+    metrics["train_examples_available"] = available
     metrics["loss_param"] = params.train.loss
     metrics["loss_reason"] = note or f"train.loss is {params.train.loss}" + (
         ": the teacher gave soft labels on the student's tokenizer" if params.train.loss == "auto" else ""

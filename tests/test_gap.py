@@ -1,6 +1,8 @@
 import pytest
 
 from distill.evaluation.gap import gap_closed, gap_report
+from distill.evaluation.run import add_gap, per_question
+from distill.examples import Example
 
 
 def outcomes(correct: int, n: int) -> list[bool]:
@@ -51,9 +53,7 @@ def test_deployable_needs_both_the_gap_and_a_positive_lower_bound():
     assert report["gap_closed"] >= 0.8
     assert report["student_minus_base_ci95"][0] > 0
     assert report["deployable"] is True
-    # The same gap on 5 questions: the lower bound of student - base is not above 0.
-    tiny = gap_report([True, False, False, False, False], [True, True, False, False, False], {"p": [False] * 5})
-    assert tiny["gap_closed"] == pytest.approx(0.5)
+    # A full gap on 5 questions: student - base is 0.2, but its CI's lower bound is not above 0.
     few = gap_report([True, True, False, False, False], [True, True, False, False, False], {"p": [True] + [False] * 4})
     assert few["gap_closed"] == pytest.approx(1.0)
     assert few["student_minus_base_ci95"][0] <= 0
@@ -82,6 +82,18 @@ def test_the_ci_is_reproducible_and_paired():
     # Paired: a student identical to the teacher has a gap closed of exactly 1 in every resample.
     same = gap_report(t, t, b, resamples=300)
     assert same["ci95"] == [1.0, 1.0]
+    # ... and a student identical to the base differs from it by exactly 0 in every resample.
+    assert gap_report(b["p"], t, b, resamples=300)["student_minus_base_ci95"] == [0.0, 0.0]
+
+
+def test_no_ci_when_many_resamples_have_no_gap():
+    """Teacher barely above the base on few questions: many resamples have no gap to close, and a
+    percentile interval over the rest would be too narrow, so none is given."""
+    report = gap_report([False] * 9 + [True], [True, True] + [False] * 8, {"p": [True] + [False] * 9}, resamples=500)
+    assert report["gap_closed"] == pytest.approx(0.0)
+    assert report["undefined_resamples"] > 0.025
+    assert report["ci95"] is None
+    assert "gap_closed_ci_undefined" in [f["flag"] for f in report["flags"]]
 
 
 @pytest.mark.parametrize(
@@ -94,16 +106,42 @@ def test_mismatched_or_empty_inputs_are_refused(student, teacher, bases):
 
 
 def test_per_question_outcomes_follow_the_test_split_order():
-    from distill.evaluation.run import per_question
-    from distill.examples import Example
-
     examples = [Example(input=f"q{i}", output="", id=f"t{i}") for i in range(3)]
     records = [
         {"model": "student", "id": "t2", "correct": True},
         {"model": "student", "id": "t0", "correct": False},
         {"model": "student", "id": "t0", "correct": True},  # two samples: half right
+        {"model": "teacher", "id": "t0", "correct": False},
         {"model": "teacher", "id": "t1", "correct": True},
+        {"model": "teacher", "id": "t2", "correct": False, "split": "test"},
+        {"model": "student", "id": "t1", "correct": False},
         {"model": "student", "id": "t1", "correct": True, "split": "humaneval"},  # a benchmark, not the test split
     ]
     assert per_question(records, "student", examples) == [0.5, 0.0, 1.0]
     assert per_question(records, "teacher", examples) == [0.0, 1.0, 0.0]
+
+
+def test_a_question_without_an_answer_is_an_error_not_a_zero():
+    examples = [Example(input="q", output="", id="t0"), Example(input="r", output="", id="t1")]
+    with pytest.raises(ValueError, match="student has no graded answer to test question t1"):
+        per_question([{"model": "student", "id": "t0", "correct": True}], "student", examples)
+
+
+def test_evaluate_metrics_get_the_gap_and_its_flags():
+    examples = [Example(input=f"q{i}", output="", id=f"t{i}") for i in range(10)]
+    outcomes = {
+        "student": [True] * 4 + [False] * 6,
+        "teacher": [True] * 8 + [False] * 2,
+        "base": [True] * 3 + [False] * 7,
+    }
+    records = [
+        {"model": m, "id": e.id, "correct": c} for m, cs in outcomes.items() for e, c in zip(examples, cs, strict=True)
+    ]
+    metrics = {"models": {m: {} for m in outcomes}, "red_flags": [{"flag": "x", "message": "x"}]}
+    add_gap(metrics, records, examples)
+    assert metrics["gap"]["gap_closed"] == pytest.approx(0.2)  # (0.4 - 0.3) / (0.8 - 0.3)
+    assert metrics["gap"]["base_prompt"] == "task_prompt"
+    assert [f["flag"] for f in metrics["red_flags"]] == ["x", "gap_closed_below_0_4"]
+    without_student = {"models": {"teacher": {}, "base": {}}, "red_flags": []}
+    add_gap(without_student, records, examples)
+    assert "gap" not in without_student

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.config import ConfigError
+from distill.examples import Example
 from distill.teachers.forcing import (
     LlamaCppScorer,
     SoftLabelsUnavailable,
@@ -22,7 +23,7 @@ from distill.teachers.forcing import (
 )
 from distill.training.data import tokenize_example
 from distill.training.kd import TEACHER_KEYS, KDCollator, kd_dataset, kd_loss
-from distill.training.soft_labels import capture, load_split, read_manifest, write_teacher_logits
+from distill.training.soft_labels import SoftLabelSet, capture, load_split, read_manifest, write_teacher_logits
 from distill.training.trainer import STUDENT_CARD, train_student
 
 from .test_training import EXAMPLES, _params
@@ -271,3 +272,40 @@ def test_auto_loss_picks_kd_with_a_scoring_teacher_and_sft_otherwise(tiny_task, 
     manifest = write_teacher_logits(other, tiny_task, splits, tiny_checkpoint, tmp_path / "other")
     assert manifest["status"] == "sft_fallback" and "share a tokenizer" in manifest["reason"]
     assert not (tmp_path / "other" / "train.safetensors").exists()
+
+
+def test_a_subset_of_soft_labels_keeps_each_sequence_with_its_own_labels():
+    """train.max_examples: labels computed for every pair, a subset selected by id, in any order."""
+    k = 2
+    lengths, starts, answers = [3, 4, 2], [1, 2, 1], [2, 2, 1]
+    full = SoftLabelSet(
+        example_ids=["a", "b", "c"],
+        input_ids=np.arange(sum(lengths), dtype=np.int32),
+        offsets=np.array([0, 3, 7, 9], dtype=np.int64),
+        starts=np.array(starts, dtype=np.int64),
+        answer_offsets=np.array([0, 2, 4, 5], dtype=np.int64),
+        topk_ids=np.arange(sum(answers) * k, dtype=np.int32).reshape(-1, k),
+        topk_logprobs=-np.arange(sum(answers) * k, dtype=np.float32).reshape(-1, k),
+        tail=-np.arange(sum(answers), dtype=np.float32),
+    )
+    sub = full.select(["c", "a"])
+    assert sub.example_ids == ["c", "a"] and len(sub) == 2
+    for i, original in enumerate([2, 0]):
+        assert sub.sequence(i) == full.sequence(original)
+        assert int(sub.starts[i]) == int(full.starts[original])
+        assert sub.labels(i).ids.tolist() == full.labels(original).ids.tolist()
+        assert sub.labels(i).tail.tolist() == full.labels(original).tail.tolist()
+    with pytest.raises(KeyError):
+        full.select(["z"])
+
+
+def test_max_examples_is_a_seeded_sample_in_file_order():
+    from distill.training.data import capped
+
+    examples = [Example(input=f"q{i}", output="SELECT 1", id=f"e{i}") for i in range(20)]
+    assert capped(examples, 0, seed=0) == examples
+    assert capped(examples, 50, seed=0) == examples
+    five = capped(examples, 5, seed=0)
+    assert len(five) == 5 and five == capped(examples, 5, seed=0)
+    assert [examples.index(e) for e in five] == sorted(examples.index(e) for e in five)
+    assert five != examples[:5]  # a sample, not the file's first pairs

@@ -2,13 +2,14 @@
 
 gap closed = (student − base) / (teacher − base), on execution accuracy over the same questions.
 0 means training added nothing, 1 means the student matches its teacher. Published anchors
-(DESIGN.md §6c): a public 0.5B Spider distillation reached 0.56; distil labs call 0.8 or more
-deployable.
+(README, Evaluation): a public 0.5B Spider distillation reached 0.56; distil labs call 0.8 or
+more deployable.
 
-The base is graded under more than one prompt (with and without worked examples); its score is the
-better prompt's. The CI resamples questions with replacement, the same draw for every model
-(paired), and takes the better base prompt inside each resample, so the choice of prompt is part
-of the uncertainty and not a free lunch.
+The base may be graded under several prompts; its score is the better prompt's. The CI resamples
+questions with replacement, the same draw for every model (paired), and takes the better base
+prompt inside each resample, so the choice of prompt is part of the uncertainty. With several
+prompts that max is biased upward within a resample, so the interval can sit a little off the
+point estimate (which takes the better prompt once, on all questions).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ DEPLOYABLE = 0.8
 RED_FLAG = 0.4
 """gap closed below this is a red flag."""
 RESAMPLES = 2000
+MAX_UNDEFINED_SHARE = 0.025
+"""Above this share of resamples with teacher ≤ base, the gap's CI is not reported: a percentile
+interval over the remaining resamples would be too narrow exactly when the gap is shakiest."""
 
 
 def gap_closed(student: float, teacher: float, base: float) -> float | None:
@@ -51,7 +55,8 @@ def gap_report(
     per question, in the same question order: 1/0 (or True/False) for one graded answer, the share
     of correct answers for several. Returns:
     - `gap_closed`: the point estimate (None when teacher ≤ base), and `ci95` from `resamples`
-      paired bootstrap resamples (None when no resample has teacher > base);
+      paired bootstrap resamples; None when more than 2.5% of them have teacher ≤ base
+      (`undefined_resamples` gives that share, and the flag `gap_closed_ci_undefined` says so);
     - `base_prompt`: the base prompt with the higher accuracy (the first on a tie), and `base`;
     - `student_minus_base` with its `ci95`;
     - `deployable`: gap closed ≥ 0.8 and the lower CI bound of student − base above 0;
@@ -80,6 +85,8 @@ def gap_report(
     with np.errstate(divide="ignore", invalid="ignore"):
         gap_r = np.where(gap_den > 0, (s_r - base_r) / gap_den, np.nan)
     diff_ci = _percentile_ci(s_r - base_r)
+    undefined = float(np.mean(gap_den <= 0))
+    gap_ci = _percentile_ci(gap_r) if point is not None and undefined <= MAX_UNDEFINED_SHARE else None
 
     flags = []
     if point is None:
@@ -96,9 +103,18 @@ def gap_report(
                 "message": f"the student closes {point:.0%} of the teacher-over-base gap (below {RED_FLAG:.0%})",
             }
         )
+    if point is not None and gap_ci is None:
+        flags.append(
+            {
+                "flag": "gap_closed_ci_undefined",
+                "message": f"in {undefined:.0%} of bootstrap resamples the teacher is not above the base: "
+                "the gap closed has no reliable interval on this many questions",
+            }
+        )
     return {
         "gap_closed": None if point is None else round(point, 4),
-        "ci95": _percentile_ci(gap_r) if point is not None else None,
+        "ci95": gap_ci,
+        "undefined_resamples": round(undefined, 4),
         "base_prompt": list(bases)[best],
         "base": round(base, 4),
         "student_minus_base": round(float(s.mean()) - base, 4),

@@ -108,12 +108,12 @@ def gap_sentence(gap: dict | None) -> str | None:
         return None
     if gap["gap_closed"] is None:
         return f"Gap closed: undefined, the teacher is not above the base ({_pct(gap['base'])})."
-    low, high = gap["ci95"]
+    ci = "no reliable CI" if gap["ci95"] is None else "paired bootstrap 95% CI {:.2f}–{:.2f}".format(*gap["ci95"])
     mark = " Deployable (gap closed ≥ 0.8, student above base at the CI's lower bound)." if gap["deployable"] else ""
     return (
-        f"Gap closed: {gap['gap_closed']:.2f} (paired bootstrap 95% CI {low:.2f}–{high:.2f}) of the "
-        f"teacher-over-base gap, base {_pct(gap['base'])} with its {gap['base_prompt'].replace('_', '-')} "
-        f"prompt; student − base {gap['student_minus_base']:+.1%}.{mark}"
+        f"Gap closed: {gap['gap_closed']:.2f} ({ci}) of the teacher-over-base gap, base "
+        f"{_pct(gap['base'])} with its {gap['base_prompt'].replace('_', ' ')}; student − base "
+        f"{gap['student_minus_base']:+.1%}.{mark}"
     )
 
 

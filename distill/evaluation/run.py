@@ -115,21 +115,33 @@ def evaluate_models(
         "teacher_usage": teacher_usage,
         "red_flags": red_flags(models),
     }
-    if {"student", "teacher", "base"} <= models.keys():
-        gap = gap_report(
-            *(per_question(records, m, examples) for m in ("student", "teacher")),
-            bases={"few_shot": per_question(records, "base", examples)},
-        )
-        metrics["gap"] = gap
-        metrics["red_flags"] += gap["flags"]
+    add_gap(metrics, records, examples)
     return metrics, records
+
+
+def add_gap(metrics: dict, records: list[dict], examples: list[Example]) -> None:
+    """Put the gap closed (`gap_report`) into `metrics` as `gap`, its flags among the red flags,
+    when the student, the teacher and the base were all graded."""
+    if not {"student", "teacher", "base"} <= metrics["models"].keys():
+        return
+    gap = gap_report(
+        student=per_question(records, "student", examples),
+        teacher=per_question(records, "teacher", examples),
+        bases={"task_prompt": per_question(records, "base", examples)},
+    )
+    metrics["gap"] = gap
+    metrics["red_flags"] = metrics["red_flags"] + gap["flags"]
 
 
 def per_question(records: list[dict], model: str, examples: list[Example]) -> list[float]:
     """A model's share of correct answers per test question (1 or 0 for one greedy answer), in
-    `examples` order: the paired outcomes `gap_report` resamples."""
+    `examples` order: the paired outcomes `gap_report` resamples. Raises ValueError for a question
+    the model has no test-split answer to."""
     answers: dict[str, list[bool]] = {e.id: [] for e in examples}
     for r in records:
-        if r["model"] == model and "split" not in r:  # the test split, not a benchmark set
+        if r["model"] == model and r.get("split", "test") == "test":  # not a benchmark set
             answers[r["id"]].append(r["correct"])
-    return [sum(v) / len(v) if v else 0.0 for v in answers.values()]
+    missing = [i for i, v in answers.items() if not v]
+    if missing:
+        raise ValueError(f"{model} has no graded answer to test question {missing[0]} ({len(missing)} missing)")
+    return [sum(v) / len(v) for v in answers.values()]

@@ -25,7 +25,12 @@ distribution leaves log(0), which no loss can compare."""
 
 
 class SoftLabelsUnavailable(ConfigError):
-    """This teacher cannot give soft labels for this student; the message says why and what to do."""
+    """This teacher cannot give soft labels for this student; the message says why and what to do,
+    `why` only the reason (what `train.loss: auto` records when it falls back to SFT)."""
+
+    def __init__(self, why: str, advice: str = ""):
+        super().__init__(f"params.yaml: train.loss: kd {why}{advice}")
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -144,10 +149,10 @@ class HFScorer:
 def make_scorer(config: TeacherConfig, n_ctx: int) -> Scorer:
     if config.provider not in SCORING_PROVIDERS:
         raise SoftLabelsUnavailable(
-            f"params.yaml: train.loss: kd needs a teacher that can score given token sequences, and "
-            f"teacher.provider {config.provider} cannot: an API returns logprobs only for its own samples, in "
-            f"its own tokenizer. Use teacher.provider {' or '.join(SCORING_PROVIDERS)} with a model that "
-            "shares the student's tokenizer, or set train.kd.fallback_to_sft: true to train with SFT"
+            f"needs a teacher that can score given token sequences, and teacher.provider {config.provider} "
+            "cannot: an API returns logprobs only for its own samples, in its own tokenizer.",
+            f" Use teacher.provider {' or '.join(SCORING_PROVIDERS)} with a model that shares the student's "
+            "tokenizer, set train.loss: auto, or set train.kd.fallback_to_sft: true to train with SFT",
         )
     try:
         if config.provider == "llamacpp":
@@ -171,15 +176,16 @@ def check_shared_tokenizer(scorer: Scorer, student_name: str, student_tokenizer,
         student_piece = student_tokenizer.decode(seq.input_ids[i : i + 1]) if i < len(seq.input_ids) else "<end>"
         teacher_piece = f"id {teacher_ids[i]}" if i < len(teacher_ids) else "<end>"
         raise SoftLabelsUnavailable(
-            f"params.yaml: train.loss: kd needs the teacher ({scorer.name}) and the student ({student_name}) to "
-            f"share a tokenizer, and they do not: example {seq.example_id} is {len(seq.input_ids)} student tokens "
-            f"but {len(teacher_ids)} teacher tokens, first differing at token {i} (student {student_piece!r}, "
-            f"teacher {teacher_piece}). Pick a student from the teacher's family (the bundled teacher pairs with "
-            "student.model: qwen2.5-coder-0.5b-instruct), or set train.kd.fallback_to_sft: true to train with SFT"
+            f"needs the teacher ({scorer.name}) and the student ({student_name}) to share a tokenizer, and they "
+            f"do not: example {seq.example_id} is {len(seq.input_ids)} student tokens but {len(teacher_ids)} "
+            f"teacher tokens, first differing at token {i} (student {student_piece!r}, teacher {teacher_piece}).",
+            " Pick a student from the teacher's family (the bundled teacher pairs with student.model: "
+            "qwen2.5-coder-0.5b-instruct), set train.loss: auto, or set train.kd.fallback_to_sft: true to train "
+            "with SFT",
         )
     largest = max((max(s.input_ids) for s in sequences), default=0)
     if largest >= scorer.vocab_size():
         raise SoftLabelsUnavailable(
-            f"params.yaml: train.loss: kd: the student uses token id {largest}, beyond the teacher's vocabulary of "
-            f"{scorer.vocab_size()}; the two do not share a tokenizer"
+            f"needs a shared tokenizer: the student uses token id {largest}, beyond the teacher's vocabulary of "
+            f"{scorer.vocab_size()}"
         )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from distill.config import ConfigError
 from distill.examples import Example
 from distill.tasks.base import Task
+
+
+def capped(examples: list[Example], max_examples: int, seed: int) -> list[Example]:
+    """At most `max_examples` of `examples` (0 = all): a sample seeded with `seed`, in file order,
+    so a smaller cap draws from the same mix of kinds rather than the file's first kinds."""
+    if not max_examples or max_examples >= len(examples):
+        return examples
+    keep = set(random.Random(seed).sample(range(len(examples)), max_examples))
+    return [e for i, e in enumerate(examples) if i in keep]
 
 
 def prompt_completion(task: Task, example: Example) -> dict:

@@ -3,7 +3,8 @@ top-k soft labels on every answer token, stored compactly so training never reco
 
 Layout of `data/teacher_logits/`:
 - `manifest.json`: status (`ok`, `skipped` when train.loss is sft, `sft_fallback` when the teacher
-  cannot give soft labels and train.kd.fallback_to_sft is set), the reason, teacher, student, k,
+  cannot give soft labels and train.loss is auto or train.kd.fallback_to_sft is set), the reason,
+  teacher, student, k,
   and the example ids per split, so training can check the labels belong to its data;
 - `<split>.safetensors`: the concatenated token ids with per-sequence offsets and answer starts,
   and per answer token the teacher's top-k ids, logprobs and tail log-mass.
@@ -49,6 +50,26 @@ class SoftLabelSet:
     def labels(self, i: int) -> TopK:
         a, b = self.answer_offsets[i], self.answer_offsets[i + 1]
         return TopK(self.topk_ids[a:b], self.topk_logprobs[a:b], self.tail[a:b])
+
+    def select(self, example_ids: list[str]) -> SoftLabelSet:
+        """The sequences of `example_ids`, in that order (a `train.max_examples` subset). Raises
+        KeyError for an id this set does not hold."""
+        index = {e: i for i, e in enumerate(self.example_ids)}
+        rows = [index[e] for e in example_ids]
+        tokens = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in rows]
+        answers = [np.arange(self.answer_offsets[i], self.answer_offsets[i + 1]) for i in rows]
+        token_rows = np.concatenate(tokens) if tokens else np.zeros(0, np.int64)
+        answer_rows = np.concatenate(answers) if answers else np.zeros(0, np.int64)
+        return SoftLabelSet(
+            example_ids=list(example_ids),
+            input_ids=self.input_ids[token_rows],
+            offsets=np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64),
+            starts=self.starts[rows],  # relative to each sequence's own start
+            answer_offsets=np.concatenate([[0], np.cumsum([len(a) for a in answers])]).astype(np.int64),
+            topk_ids=self.topk_ids[answer_rows],
+            topk_logprobs=self.topk_logprobs[answer_rows],
+            tail=self.tail[answer_rows],
+        )
 
 
 def capture(scorer: Scorer, sequences: list[TokenizedExample], k: int, desc: str) -> SoftLabelSet:
@@ -99,21 +120,23 @@ def read_manifest(folder: Path) -> dict:
 
 
 def load_split(folder: Path, split: str, manifest: dict, expected_ids: list[str]) -> SoftLabelSet:
-    """Load one split, refusing labels that were computed for other examples."""
+    """Load one split's labels for `expected_ids` (all of the split's examples, or the subset
+    `train.max_examples` keeps), refusing labels that were computed for other examples."""
     from safetensors.numpy import load_file
 
     ids = manifest["splits"][split]
-    if ids != expected_ids:
+    # A subset is selected by id, so the ids must then be unique.
+    if ids != expected_ids and (set(expected_ids) - set(ids) or len(set(ids)) != len(ids)):
         raise ConfigError(
             f"{folder}/{split}.safetensors: soft labels are for other examples than data/validated/{split}.jsonl; "
             "run `dvc repro teacher_logits`"
         )
-    arrays = load_file(str(Path(folder) / f"{split}.safetensors"))
-    return SoftLabelSet(example_ids=ids, **arrays)
+    labels = SoftLabelSet(example_ids=ids, **load_file(str(Path(folder) / f"{split}.safetensors")))
+    return labels if ids == expected_ids else labels.select(expected_ids)
 
 
 def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: Path) -> dict:
-    """The teacher_logits stage's work: skip unless train.loss is kd; check that teacher and
+    """The teacher_logits stage's work: skip when train.loss is sft; check that teacher and
     student share a tokenizer (cheap, before the teacher's weights load); then score every split.
     Returns the manifest."""
     from transformers import AutoTokenizer
@@ -138,7 +161,7 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
     except SoftLabelsUnavailable as e:
         if cfg.loss == "auto":
             print(f"teacher_logits: {e}\nteacher_logits: train.loss is auto, so train will use SFT")
-            return write_manifest(out_dir, "sft_fallback", f"train.loss auto chose sft: {e}", **info)
+            return write_manifest(out_dir, "sft_fallback", f"train.loss auto chose sft: kd {e.why}", **info)
         if not cfg.kd.fallback_to_sft:
             raise
         print(f"teacher_logits: {e}\nteacher_logits: train.kd.fallback_to_sft is set, so train will use SFT")
