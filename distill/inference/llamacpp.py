@@ -184,6 +184,9 @@ class LlamaRuntime:
         self._lock = threading.Condition()
         self._decode_lock = threading.Lock()
         self._closed = False
+        self.decode_log: deque[tuple[int, float]] = deque(maxlen=100_000)
+        """(tokens, seconds) of the latest `llama_decode` calls: where the time goes
+        (benchmarks/decode_profile.py)."""
         self._worker = threading.Thread(target=self._loop, name="llama-runtime", daemon=True)
         self._worker.start()
 
@@ -435,7 +438,9 @@ class LlamaRuntime:
         batch.n_tokens = len(entries)
 
     def _decode(self) -> None:
+        start = time.perf_counter()
         status = self._lib.llama_decode(self._ctx.ctx, self._batch)
+        self.decode_log.append((self._batch.n_tokens, time.perf_counter() - start))
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status} (1: no room in the KV cache)")
 
