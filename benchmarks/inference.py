@@ -37,10 +37,10 @@ from distill.tasks import make_task  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def measure(build, task, examples) -> dict:
+def measure(build, task, examples, few_shot: bool) -> dict:
     model = build()
     try:
-        return decode_speed(model, task, examples)
+        return decode_speed(model, task, examples, few_shot=few_shot)
     finally:
         if hasattr(model, "close"):
             model.close()
@@ -75,7 +75,8 @@ def main() -> int:
     try:
         for name, build in builds.items():
             print(f"measuring {name} on {len(examples)} questions …", flush=True)
-            results[name] = measure(build, task, examples)
+            # Each model under its own prompt: the students the short one, the teacher its few-shot one.
+            results[name] = measure(build, task, examples, few_shot=name == "teacher")
     finally:
         task.close()
 

@@ -134,13 +134,20 @@ def test_evaluate_metrics_get_the_gap_and_its_flags():
         "teacher": [True] * 8 + [False] * 2,
         "base": [True] * 3 + [False] * 7,
     }
+    prompt = {"student": "zero_shot", "teacher": "few_shot", "base": "few_shot"}
     records = [
-        {"model": m, "id": e.id, "correct": c} for m, cs in outcomes.items() for e, c in zip(examples, cs, strict=True)
+        {"model": m, "id": e.id, "correct": c, "prompt": prompt[m]}
+        for m, cs in outcomes.items()
+        for e, c in zip(examples, cs, strict=True)
     ]
-    metrics = {"models": {m: {} for m in outcomes}, "red_flags": [{"flag": "x", "message": "x"}]}
+    # The base's zero-shot answers: right on 2 questions, so its few-shot prompt is the better one.
+    records += [{"model": "base", "id": e.id, "correct": i < 2, "prompt": "zero_shot"} for i, e in enumerate(examples)]
+    models = {m: {"prompt": prompt[m]} for m in outcomes}
+    models["base"]["by_prompt"] = {"few_shot": 0.3, "zero_shot": 0.2}
+    metrics = {"models": models, "red_flags": [{"flag": "x", "message": "x"}]}
     add_gap(metrics, records, examples)
     assert metrics["gap"]["gap_closed"] == pytest.approx(0.2)  # (0.4 - 0.3) / (0.8 - 0.3)
-    assert metrics["gap"]["base_prompt"] == "task_prompt"
+    assert metrics["gap"]["base_prompt"] == "few_shot"
     assert [f["flag"] for f in metrics["red_flags"]] == ["x", "gap_closed_below_0_4"]
     without_student = {"models": {"teacher": {}, "base": {}}, "red_flags": []}
     add_gap(without_student, records, examples)

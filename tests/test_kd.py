@@ -17,11 +17,12 @@ from distill.examples import Example
 from distill.teachers.forcing import (
     LlamaCppScorer,
     SoftLabelsUnavailable,
+    TopK,
     check_shared_tokenizer,
     make_scorer,
     top_k_from_logits,
 )
-from distill.training.data import tokenize_example
+from distill.training.data import TokenizedExample, capped, tokenize_example
 from distill.training.kd import TEACHER_KEYS, KDCollator, kd_dataset, kd_loss
 from distill.training.soft_labels import SoftLabelSet, capture, load_split, read_manifest, write_teacher_logits
 from distill.training.trainer import STUDENT_CARD, train_student
@@ -300,8 +301,6 @@ def test_a_subset_of_soft_labels_keeps_each_sequence_with_its_own_labels():
 
 
 def test_max_examples_is_a_seeded_sample_in_file_order():
-    from distill.training.data import capped
-
     examples = [Example(input=f"q{i}", output="SELECT 1", id=f"e{i}") for i in range(20)]
     assert capped(examples, 0, seed=0) == examples
     assert capped(examples, 50, seed=0) == examples
@@ -309,3 +308,28 @@ def test_max_examples_is_a_seeded_sample_in_file_order():
     assert len(five) == 5 and five == capped(examples, 5, seed=0)
     assert [examples.index(e) for e in five] == sorted(examples.index(e) for e in five)
     assert five != examples[:5]  # a sample, not the file's first pairs
+
+
+def test_the_teacher_scores_the_answer_after_its_own_prompt():
+    """KD: the student trains on its short prompt; the teacher's soft labels come from the same
+    answer tokens after the teacher's few-shot prompt, and a misaligned answer is refused."""
+
+    class Scorer:
+        def __init__(self):
+            self.calls = []
+
+        def score(self, ids, start, k):
+            self.calls.append((list(ids), start))
+            n = len(ids) - start
+            return TopK(np.zeros((n, k), np.int32), np.full((n, k), -1.0, np.float32), np.full(n, -2.0, np.float32))
+
+    student = [TokenizedExample("e0", [1, 2, 7, 8, 9], 2, ""), TokenizedExample("e1", [1, 2, 5], 2, "")]
+    teacher = [TokenizedExample("e0", [1, 2, 40, 41, 7, 8, 9], 4, ""), TokenizedExample("e1", [1, 2, 40, 41, 5], 4, "")]
+    scorer = Scorer()
+    labels = capture(scorer, student, 3, "test", scored=teacher)
+    assert scorer.calls == [([1, 2, 40, 41, 7, 8, 9], 4), ([1, 2, 40, 41, 5], 4)]
+    assert labels.sequence(0) == [1, 2, 7, 8, 9] and int(labels.starts[0]) == 2  # the student's own tokens
+    assert len(labels.labels(0).tail) == 3 and len(labels.labels(1).tail) == 1
+    shifted = [teacher[0], TokenizedExample("e1", [1, 2, 40, 41, 6], 4, "")]
+    with pytest.raises(ConfigError, match="example e1: its answer tokenizes differently"):
+        capture(Scorer(), student, 3, "test", scored=shifted)

@@ -84,7 +84,19 @@ def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
         evaluated = json.loads((repo_copy / "metrics/eval.json").read_text())
         assert evaluated["n"] == 3 and set(evaluated["models"]) == {"base", "student", "teacher"}
         assert evaluated["models"]["teacher"]["execution_accuracy"] == 1.0  # the scripted teacher knows the golds
-        assert len((repo_copy / "data/eval/predictions.jsonl").read_text().splitlines()) == 9
+        predictions = [
+            json.loads(line) for line in (repo_copy / "data/eval/predictions.jsonl").read_text().splitlines()
+        ]
+        # 3 questions each: the base under its few-shot and its zero-shot prompt, the student, the teacher.
+        assert sorted({(p["model"], p["prompt"]) for p in predictions}) == [
+            ("base", "few_shot"),
+            ("base", "zero_shot"),
+            ("student", "zero_shot"),
+            ("teacher", "few_shot"),
+        ]
+        assert len(predictions) == 12
+        assert evaluated["models"]["base"]["prompt"] in evaluated["models"]["base"]["by_prompt"]
+        assert {"gap_closed", "ci95", "student_minus_base", "deployable"} <= set(evaluated["gap"])
         assert {f["flag"] for f in evaluated["red_flags"]} >= {"student_below_50"}
         trained = json.loads((repo_copy / "metrics/train.json").read_text())
         assert trained["steps"] >= 1 and trained["train_examples"] == validated["train"]

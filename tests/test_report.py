@@ -120,7 +120,7 @@ class _Model:
 
 
 class _Task:
-    def messages(self, example):
+    def messages(self, example, few_shot=True):
         return [{"role": "user", "content": example.input}]
 
 

@@ -66,16 +66,18 @@ def generate_answers(
     temperature: float = 0.0,
     repair: Repair = NO_REPAIR,
     progress: bool = True,
+    few_shot: bool = True,
 ) -> list[ModelAnswer]:
     """Run `model` on every example's task prompt, in batches, with a progress bar: greedy, or
-    with temperature > 0 the `sample_index`-th sampled answer (for pass@k).
+    with temperature > 0 the `sample_index`-th sampled answer (for pass@k). `few_shot` False
+    gives the student prompt (`Task.student_messages`: no worked examples).
 
     Up to `repair.turns` times, an answer that cannot run goes back to the model with the task's
     description of the problem, found without the gold (an SQLite error, a syntax error), and
     its reply replaces it: what a user running the answer would do. Repair turns sample at
     `repair.temperature`, seeded by the turn, so they are reproducible.
     """
-    conversations = [task.messages(ex) for ex in examples]
+    conversations = [task.messages(ex, few_shot=few_shot) for ex in examples]
     first = _generate(
         model, conversations, f"evaluate {model.name}", progress, **sampling_kwargs(temperature, sample_index)
     )
@@ -141,10 +143,11 @@ def evaluate_model(
     samples: int = 1,
     temperature: float = 0.0,
     repair: Repair = NO_REPAIR,
+    few_shot: bool = True,
 ) -> list[dict]:
     """Graded records: one per example, or with samples > 1 one per sampled answer (`sample` says
     which). `repairs` counts the repair turns an answer took, and `first_output` keeps the first
-    answer when there were any."""
+    answer when there were any. `few_shot` False: the student prompt (a trained student)."""
     records = []
     for i in range(samples):
         answers = generate_answers(
@@ -154,6 +157,7 @@ def evaluate_model(
             sample_index=i,
             temperature=temperature if samples > 1 else 0.0,
             repair=repair,
+            few_shot=few_shot,
         )
         graded = grade(task, examples, [a.text for a in answers], model.name, [a.seconds for a in answers])
         graded = [

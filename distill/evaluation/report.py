@@ -43,6 +43,14 @@ def _repair_note(m: dict) -> str:
     )
 
 
+def _prompt_note(m: dict) -> str:
+    """Which prompt a model graded under several scored best, and the others' scores."""
+    if not m.get("by_prompt"):
+        return ""
+    scores = ", ".join(f"{p.replace('_', '-')} {_pct(a)}" for p, a in m["by_prompt"].items())
+    return f"; the better of its prompts ({scores})"
+
+
 def build_report(
     eval_metrics: dict,
     predictions: list[dict],
@@ -61,7 +69,7 @@ def build_report(
                 "valid": m.get("valid_rate"),
                 "exact": m.get("exact_match"),
                 "latency_s": m.get("mean_latency_s"),
-                "detail": eval_metrics.get("model_specs", {}).get(name, "") + _repair_note(m),
+                "detail": eval_metrics.get("model_specs", {}).get(name, "") + _prompt_note(m) + _repair_note(m),
             }
         )
     flags = [f["message"] for f in eval_metrics.get("red_flags", [])]

@@ -14,6 +14,7 @@ from distill.inference.hf import HFChat
 from distill.models import ModelError, resolve_hf
 from distill.preparation import RESOURCES, TEST
 from distill.tasks import make_task
+from distill.tasks.base import Task
 from distill.teachers import make_client
 from distill.teachers.chat import TeacherChat
 
@@ -58,6 +59,19 @@ def _model_builders(params: Params, teacher_cache: Path, student_dir: Path | Non
     }
 
 
+def model_prompts(task: Task, examples: list[Example]) -> dict[str, tuple[str, ...]]:
+    """The prompts each model is graded under: the teacher its few-shot prompt, a trained student
+    the student prompt (`zero_shot`: no worked examples, as it was trained), and the base both,
+    so its reported score is its better one. Where the task has no worked examples the two
+    prompts are the same and the base is graded once."""
+    differ = bool(examples) and task.messages(examples[0]) != task.student_messages(examples[0])
+    return {
+        "base": ("few_shot", "zero_shot") if differ else ("few_shot",),
+        "student": ("zero_shot",),
+        "teacher": ("few_shot",),
+    }
+
+
 def test_examples(params: Params, prepared_dir: Path) -> list[Example]:
     """The test questions every evaluation runs on: the first `evaluate.limit` (0 = all)."""
     examples = read_examples(Path(prepared_dir) / TEST)
@@ -80,14 +94,27 @@ def evaluate_models(
     teacher_usage = None
     try:
         benchmarks = task.benchmark_sets(ev.limit)
-        for name, build in _model_builders(params, teacher_cache, student_dir).items():
+        builders = _model_builders(params, teacher_cache, student_dir)
+        prompts = model_prompts(task, examples)
+        for name, build in builders.items():
             model = build()
+            graded: dict[str, tuple[list[dict], dict[str, list[dict]]]] = {}
             try:
-                model_records = evaluate_model(model, task, examples, **sampling)
-                benchmark_records = {
-                    bench: [{**r, "split": bench} for r in evaluate_model(model, task, problems, **sampling)]
-                    for bench, problems in benchmarks.items()
-                }
+                for prompt in prompts[name]:
+                    few_shot = prompt == "few_shot"
+                    graded[prompt] = (
+                        [
+                            {**r, "prompt": prompt}
+                            for r in evaluate_model(model, task, examples, few_shot=few_shot, **sampling)
+                        ],
+                        {
+                            bench: [
+                                {**r, "split": bench, "prompt": prompt}
+                                for r in evaluate_model(model, task, problems, few_shot=few_shot, **sampling)
+                            ]
+                            for bench, problems in benchmarks.items()
+                        },
+                    )
                 if isinstance(model, TeacherChat):
                     teacher_usage = model.client.ledger.summary()
             finally:
@@ -95,11 +122,16 @@ def evaluate_models(
                     model.close()
                 del model
                 gc.collect()
-            records += model_records
-            models[name] = summarize_samples(model_records, ev.pass_k)
-            if benchmark_records:
-                models[name]["benchmarks"] = {b: summarize_samples(r, ev.pass_k) for b, r in benchmark_records.items()}
-                records += [r for recs in benchmark_records.values() for r in recs]
+            summaries = {prompt: summarize_samples(recs, ev.pass_k) for prompt, (recs, _) in graded.items()}
+            # The better prompt by final execution accuracy; the first listed on a tie.
+            best = max(summaries, key=lambda p: summaries[p]["execution_accuracy"])
+            models[name] = {**summaries[best], "prompt": best}
+            if len(summaries) > 1:
+                models[name]["by_prompt"] = {p: s["execution_accuracy"] for p, s in summaries.items()}
+            for recs, bench_records in graded.values():
+                records += recs + [r for rs in bench_records.values() for r in rs]
+            if graded[best][1]:
+                models[name]["benchmarks"] = {b: summarize_samples(r, ev.pass_k) for b, r in graded[best][1].items()}
     finally:
         task.close()
     metrics = {
@@ -124,22 +156,27 @@ def add_gap(metrics: dict, records: list[dict], examples: list[Example]) -> None
     when the student, the teacher and the base were all graded."""
     if not {"student", "teacher", "base"} <= metrics["models"].keys():
         return
+    base = metrics["models"]["base"]
+    base_prompts = list(base.get("by_prompt") or [base["prompt"]])
     gap = gap_report(
         student=per_question(records, "student", examples),
         teacher=per_question(records, "teacher", examples),
-        bases={"task_prompt": per_question(records, "base", examples)},
+        bases={prompt: per_question(records, "base", examples, prompt) for prompt in base_prompts},
     )
     metrics["gap"] = gap
     metrics["red_flags"] = metrics["red_flags"] + gap["flags"]
 
 
-def per_question(records: list[dict], model: str, examples: list[Example]) -> list[float]:
+def per_question(records: list[dict], model: str, examples: list[Example], prompt: str | None = None) -> list[float]:
     """A model's share of correct answers per test question (1 or 0 for one greedy answer), in
-    `examples` order: the paired outcomes `gap_report` resamples. Raises ValueError for a question
-    the model has no test-split answer to."""
+    `examples` order, under `prompt` if given (a record's `prompt`): the paired outcomes
+    `gap_report` resamples. Raises ValueError for a question the model has no test-split answer
+    to."""
     answers: dict[str, list[bool]] = {e.id: [] for e in examples}
     for r in records:
-        if r["model"] == model and r.get("split", "test") == "test":  # not a benchmark set
+        if r["model"] != model or r.get("split", "test") != "test":  # not a benchmark set
+            continue
+        if prompt is None or r.get("prompt") == prompt:
             answers[r["id"]].append(r["correct"])
     missing = [i for i, v in answers.items() if not v]
     if missing:

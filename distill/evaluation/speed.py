@@ -7,18 +7,19 @@ from distill.inference.base import ChatModel
 from distill.tasks.base import Task
 
 
-def decode_speed(model: ChatModel, task: Task, examples: list[Example]) -> dict:
-    """Tokens per second and seconds per answer over `examples`, answered one by one.
+def decode_speed(model: ChatModel, task: Task, examples: list[Example], few_shot: bool = True) -> dict:
+    """Tokens per second and seconds per answer over `examples`, answered one by one, under the
+    few-shot prompt or (`few_shot` False) the student's.
 
     One answer first warms the model up (and fills its prompt-prefix cache, which both runtimes
     reuse across questions), so load time and the first long prefix are not counted.
     """
     if not examples:
         raise ValueError("decode_speed needs at least one example")
-    model.generate([task.messages(examples[0])])
+    model.generate([task.messages(examples[0], few_shot=few_shot)])
     seconds = tokens = 0.0
     for example in examples:
-        (answer,) = model.generate([task.messages(example)])
+        (answer,) = model.generate([task.messages(example, few_shot=few_shot)])
         if answer.tokens is None:
             raise ValueError(f"{model.name}: the runtime did not report how many tokens it generated")
         seconds += answer.seconds

@@ -54,6 +54,6 @@ def ask(
 ) -> Answer:
     """One answer, with the repair turns evaluation gives (`evaluate.repair_turns`)."""
     example = spec.example(question)
-    (answer,) = generate_answers(model, task, [example], repair=repair, progress=False)
+    (answer,) = generate_answers(model, task, [example], repair=repair, progress=False, few_shot=False)
     prediction = task.extract(answer.text, example)
     return Answer(answer.text, prediction, task.show_answer(prediction, example), answer.seconds, answer.repairs)

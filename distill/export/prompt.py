@@ -36,7 +36,9 @@ class PromptSpec:
 
 
 def prompt_spec(task: Task, example: Example) -> PromptSpec:
-    messages = task.messages(example)
+    """The student's prompt (`Task.student_messages`) before the question, for the Modelfile,
+    `serve` and `ask`."""
+    messages = task.student_messages(example)
     if not messages or messages[-1]["role"] != "user" or messages[0]["role"] != "system":
         raise ExportError(f"task {task.name}: a prompt must open with a system message and end with the user turn")
     return PromptSpec(task.name, messages[:-1], dict(example.metadata))

@@ -63,7 +63,7 @@ def verify_export(
         "student-hf", str(Path(export_dir) / HF_DIR), batch_size=1, max_new_tokens=ev.max_new_tokens, threads=ev.threads
     )
     try:
-        hf_speed = decode_speed(hf, task, speed_set)
+        hf_speed = decode_speed(hf, task, speed_set, few_shot=False)
     finally:
         del hf
         gc.collect()
@@ -80,8 +80,8 @@ def verify_export(
             slots=ev.batch_size,
         )
         try:
-            speed = decode_speed(model, task, speed_set)
-            model_records = evaluate_model(model, task, examples, repair=Repair.of(ev))
+            speed = decode_speed(model, task, speed_set, few_shot=False)
+            model_records = evaluate_model(model, task, examples, repair=Repair.of(ev), few_shot=False)
         finally:
             model.close()
         summary = summarize(model_records)

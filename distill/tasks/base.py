@@ -101,8 +101,16 @@ class Task(ABC):
         """Raise DataError naming `where` if the example's gold output is unusable."""
 
     @abstractmethod
-    def messages(self, example: Example) -> list[dict]:
-        """Chat messages for the model: a task system prompt first (a stable, cacheable prefix)."""
+    def messages(self, example: Example, few_shot: bool = True) -> list[dict]:
+        """Chat messages for the model: a task system prompt first (a stable, cacheable prefix),
+        then the task's worked examples as earlier turns (unless `few_shot` is False, or the task
+        has none), then the question. The teacher and the base get the few-shot prompt."""
+
+    def student_messages(self, example: Example) -> list[dict]:
+        """The prompt a trained student sees, in training, evaluation, export, `serve` and `ask`:
+        the system rules and the context (the schema) without worked examples. The student learns
+        the task from its training data, and each prompt is shorter by the examples."""
+        return self.messages(example, few_shot=False)
 
     @abstractmethod
     def extract(self, text: str, example: Example | None = None) -> str:

@@ -265,7 +265,9 @@ class CodeTask(Task):
             raise DataError(f"{where}: too close to {leak}: seeds must not be copied from HumanEval")
 
     # -- prompting and extraction ---------------------------------------------------------------------
-    def messages(self, example: Example) -> list[dict]:
+    def messages(self, example: Example, few_shot: bool = True) -> list[dict]:
+        # No worked examples: the function signature and docstring are the whole context, so the
+        # few-shot and the student prompt are the same.
         return [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": USER_PROMPT.format(prompt=example.input.rstrip("\n") + "\n")},

@@ -332,11 +332,11 @@ class Text2SQLTask(Task):
             raise DataError(f"{where}: gold SQL fails: {result.error}\n  SQL: {example.output}")
 
     # -- prompting and extraction -----------------------------------------------------------------
-    def messages(self, example: Example) -> list[dict]:
+    def messages(self, example: Example, few_shot: bool = True) -> list[dict]:
         # Worked examples go in as earlier chat turns: small chat models imitate an assistant turn
         # far better than examples embedded in the system text, and the prefix stays cacheable.
         messages = [{"role": "system", "content": self.system_prompt(example)}]
-        for demo in self.worked_examples(example):
+        for demo in self.worked_examples(example) if few_shot else []:
             messages += [{"role": "user", "content": demo.input}, {"role": "assistant", "content": demo.output}]
         return messages + [{"role": "user", "content": example.input}]
 

@@ -72,10 +72,26 @@ class SoftLabelSet:
         )
 
 
-def capture(scorer: Scorer, sequences: list[TokenizedExample], k: int, desc: str) -> SoftLabelSet:
+def capture(
+    scorer: Scorer,
+    sequences: list[TokenizedExample],
+    k: int,
+    desc: str,
+    scored: list[TokenizedExample] | None = None,
+) -> SoftLabelSet:
+    """Soft labels for the answer tokens of `sequences` (what the student trains on), scored by the
+    teacher on `scored` (the same answers after the teacher's own prompt; default: `sequences`).
+    Raises ConfigError when a scored answer is not token for token the student's."""
     from tqdm import tqdm
 
-    labels = [scorer.score(s.input_ids, s.completion_start, k) for s in tqdm(sequences, desc=desc, unit="seq")]
+    scored = sequences if scored is None else scored
+    for s, t in zip(sequences, scored, strict=True):
+        if s.input_ids[s.completion_start :] != t.input_ids[t.completion_start :]:
+            raise ConfigError(
+                f"example {s.example_id}: its answer tokenizes differently after the teacher's prompt than after "
+                "the student's, so the teacher's soft labels cannot be aligned to the student's tokens"
+            )
+    labels = [scorer.score(t.input_ids, t.completion_start, k) for t in tqdm(scored, desc=desc, unit="seq")]
     lengths = [len(s.input_ids) for s in sequences]
     answers = [len(t.tail) for t in labels]
     k_shape = (0, k)
@@ -149,12 +165,18 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
     if cfg.loss == "sft":
         return write_manifest(out_dir, "skipped", "train.loss is sft", **info)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    # The student trains on its own prompt; the teacher scores the same answer after its full
+    # (few-shot) prompt, the context its answers were generated in.
     sequences = {split: [tokenize_example(tokenizer, task, ex) for ex in exs] for split, exs in splits.items()}
+    scored = {
+        split: [tokenize_example(tokenizer, task, ex, few_shot=True) for ex in exs] for split, exs in splits.items()
+    }
     check_lengths([s for seqs in sequences.values() for s in seqs], cfg.max_length)
     try:
-        scorer = make_scorer(params.teacher, n_ctx=cfg.max_length)
+        longest = max((len(s.input_ids) for v in scored.values() for s in v), default=0)
+        scorer = make_scorer(params.teacher, n_ctx=max(cfg.max_length, longest))
         try:
-            check_shared_tokenizer(scorer, params.student.model, tokenizer, [s for v in sequences.values() for s in v])
+            check_shared_tokenizer(scorer, params.student.model, tokenizer, [s for v in scored.values() for s in v])
         except SoftLabelsUnavailable:
             scorer.close()
             raise
@@ -169,7 +191,7 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
     start = time.perf_counter()
     try:
         labels = {
-            split: capture(scorer, seqs, cfg.kd.top_k, desc=f"teacher_logits {split}")
+            split: capture(scorer, seqs, cfg.kd.top_k, desc=f"teacher_logits {split}", scored=scored[split])
             for split, seqs in sequences.items()
         }
     finally:
