@@ -58,9 +58,10 @@ def main() -> None:
                 old, new = old_extract(text), task.extract(text, example)
                 if old == new:
                     continue
-                differ[record["model"]] += 1
+                model = f"{record['model']} ({record['prompt']})" if "prompt" in record else record["model"]
+                differ[model] += 1
                 old_correct = bool(old) and task.score(old, example).correct
-                graded[f"{record['model']}: old {old_correct}, new {task.score(text, example).correct}"] += 1
+                graded[f"{model}: old {old_correct}, new {task.score(text, example).correct}"] += 1
     finally:
         task.close()
     print(json.dumps({"answer_texts": texts, "extract_differently": dict(differ), "correct": dict(graded)}, indent=2))

@@ -3,8 +3,9 @@ and the student GGUF's latency against the teacher's.
 
     python benchmarks/inference.py [--questions 16] [--export-dir models/export]
 
-Every model answers the same first N test questions one at a time (batch 1, greedy, the evaluate
-prompt and answer cap), after one warm-up answer; both runtimes reuse the shared prompt prefix.
+Every model answers the same first N test questions one at a time (batch 1, greedy, the prompt
+evaluate gives it: the students the student prompt, the teacher its few-shot one; the same answer
+cap), after one warm-up answer; both runtimes reuse the shared prompt prefix.
 Speed is end-to-end: generated tokens over wall time, the question's own prompt tokens included.
 Printed, from one run:
 - tok/s of the merged HF student (fp32, transformers) and of each exported GGUF; the ratio of

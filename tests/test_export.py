@@ -214,7 +214,9 @@ def test_modelfile_round_trips_to_the_training_template(exported, hr_task):
         *modelfile.messages,
         {"role": "user", "content": question.input},
     ]
-    expected = tokenizer.apply_chat_template(hr_task.messages(question), add_generation_prompt=True, tokenize=False)
+    expected = tokenizer.apply_chat_template(
+        hr_task.student_messages(question), add_generation_prompt=True, tokenize=False
+    )
     assert _render_go_template(modelfile.template, conversation) == expected
     assert "CREATE TABLE employees" in modelfile.system
 

@@ -331,5 +331,5 @@ def test_the_teacher_scores_the_answer_after_its_own_prompt():
     assert labels.sequence(0) == [1, 2, 7, 8, 9] and int(labels.starts[0]) == 2  # the student's own tokens
     assert len(labels.labels(0).tail) == 3 and len(labels.labels(1).tail) == 1
     shifted = [teacher[0], TokenizedExample("e1", [1, 2, 40, 41, 6], 4, "")]
-    with pytest.raises(ConfigError, match="example e1: its answer tokenizes differently"):
+    with pytest.raises(SoftLabelsUnavailable, match="example e1.s does not"):
         capture(Scorer(), student, 3, "test", scored=shifted)

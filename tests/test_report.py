@@ -120,7 +120,7 @@ class _Model:
 
 
 class _Task:
-    def messages(self, example, few_shot=True):
+    def prompt(self, example, *, few_shot):
         return [{"role": "user", "content": example.input}]
 
 
@@ -144,16 +144,16 @@ def test_the_report_shows_the_first_answer_accuracy_beside_a_repaired_one():
 
 def test_the_report_states_the_gap_closed_and_its_ci():
     data = _report()
-    data.gap = gap_report(STUDENT * 25, TEACHER * 25, {"task_prompt": [False] * 100}, resamples=300)
+    data.gap = gap_report(STUDENT * 25, TEACHER * 25, {"few_shot": [False] * 100}, resamples=300)
     md, page = render_markdown(data), render_html(data)
     # (0.5 - 0) / (0.75 - 0) = 0.67
     assert "Gap closed: 0.67 (paired bootstrap 95% CI " in md
-    assert "base 0.0% with its task prompt; student − base +50.0%." in md
+    assert "base 0.0% with its few-shot prompt; student − base +50.0%." in md
     assert md.index("Gap closed") < md.index("## Models")
     assert "Gap closed: 0.67" in page
-    data.gap = gap_report(STUDENT, [False] * 4, {"task_prompt": [False] * 4})
+    data.gap = gap_report(STUDENT, [False] * 4, {"few_shot": [False] * 4})
     assert "Gap closed: undefined, the teacher is not above the base (0.0%)." in render_markdown(data)
-    data.gap = gap_report([False] * 9 + [True], [True, True] + [False] * 8, {"task_prompt": [True] + [False] * 9})
+    data.gap = gap_report([False] * 9 + [True], [True, True] + [False] * 8, {"few_shot": [True] + [False] * 9})
     assert "Gap closed: 0.00 (no reliable CI)" in render_markdown(data)
 
 
@@ -161,5 +161,14 @@ def test_the_report_reads_the_gap_from_eval_metrics():
     report = _report()
     assert report.gap is None and "Gap closed" not in render_markdown(report)
     eval_metrics = {"task": "text2sql", "n": 4, "models": {}, "red_flags": []}
-    eval_metrics["gap"] = gap_report(STUDENT * 25, TEACHER * 25, {"task_prompt": [False] * 100}, resamples=300)
+    eval_metrics["gap"] = gap_report(STUDENT * 25, TEACHER * 25, {"few_shot": [False] * 100}, resamples=300)
     assert "Gap closed: 0.67" in render_markdown(build_report(eval_metrics, []))
+
+
+def test_difficulties_are_listed_easy_medium_hard():
+    block = _model([True, False, True], ["hard", "medium", "easy"])
+    eval_metrics = {"task": "text2sql", "n": 3, "models": {"student": block}, "red_flags": []}
+    data = build_report(eval_metrics, [])
+    assert list(data.by_difficulty) == ["easy", "medium", "hard"]
+    md = render_markdown(data)
+    assert md.index("**easy**") < md.index("**medium**") < md.index("**hard**")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from transformers import AutoTokenizer
 
 from distill.evaluation.harness import evaluate_model
 from distill.evaluation.run import model_prompts
@@ -17,6 +18,9 @@ from distill.export.prompt import load_prompt_spec, prompt_spec, save_prompt_spe
 from distill.inference.base import Generation
 from distill.tasks.text2sql import Text2SQLTask
 from distill.training.data import prompt_completion, tokenize_example
+from distill.training.soft_labels import load_split, read_manifest, write_teacher_logits
+
+from .test_kd import _kd_params
 
 WORKED = [
     {"input": "How many employees are there?", "output": "SELECT COUNT(*) FROM employees"},
@@ -48,14 +52,14 @@ class Recorder:
         return [Generation(text="SELECT COUNT(*) FROM employees", seconds=0.01, tokens=5) for _ in conversations]
 
 
-def _question(task) -> Example:
+def _question() -> Example:
     return Example(
         input="How many departments are there?", output="SELECT COUNT(*) FROM departments", metadata={"db": "hr"}
     )
 
 
 def test_the_student_prompt_drops_only_the_worked_examples(task_with_examples):
-    example = _question(task_with_examples)
+    example = _question()
     few_shot, student = task_with_examples.messages(example), task_with_examples.student_messages(example)
     assert len(few_shot) == 1 + 2 * len(WORKED) + 1
     assert student == [few_shot[0], few_shot[-1]]  # the system rules and schema, then the question
@@ -64,10 +68,8 @@ def test_the_student_prompt_drops_only_the_worked_examples(task_with_examples):
 
 
 def test_every_student_path_renders_the_same_prompt(task_with_examples, tiny_checkpoint, tmp_path):
-    from transformers import AutoTokenizer
-
     task = task_with_examples
-    example = _question(task)
+    example = _question()
     expected = task.student_messages(example)
 
     # Training: the prompt/completion record and its tokens.
@@ -99,7 +101,7 @@ def test_every_student_path_renders_the_same_prompt(task_with_examples, tiny_che
 
 def test_the_teacher_and_the_base_keep_the_few_shot_prompt(task_with_examples):
     task = task_with_examples
-    example = _question(task)
+    example = _question()
     prompts = model_prompts(task, [example])
     assert prompts["teacher"] == ("few_shot",)
     assert prompts["base"] == ("few_shot", "zero_shot")
@@ -109,6 +111,26 @@ def test_the_teacher_and_the_base_keep_the_few_shot_prompt(task_with_examples):
 
 
 def test_without_worked_examples_the_base_is_graded_once(tiny_task):
-    example = _question(tiny_task)
+    example = _question()
     assert tiny_task.messages(example) == tiny_task.student_messages(example)
     assert model_prompts(tiny_task, [example])["base"] == ("few_shot",)
+
+
+def test_soft_labels_are_stored_on_the_student_prompt_and_scored_after_the_few_shot_one(
+    task_with_examples, tiny_checkpoint, tmp_path
+):
+    example = Example(input="How many departments are there?", output="SELECT COUNT(*) FROM departments", id="q0")
+    example.metadata["db"] = "hr"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    student = tokenize_example(tokenizer, task_with_examples, example)
+    few_shot = tokenize_example(tokenizer, task_with_examples, example, few_shot=True)
+    assert len(few_shot.input_ids) > len(student.input_ids)  # the worked examples
+    out = tmp_path / "teacher_logits"
+    out.mkdir()
+    manifest = write_teacher_logits(
+        _kd_params(tiny_checkpoint), task_with_examples, {"train": [example], "val": []}, tiny_checkpoint, out
+    )
+    assert manifest["status"] == "ok" and read_manifest(out)["student_prompt"] == "zero_shot"
+    labels = load_split(out, "train", manifest, ["q0"])
+    assert labels.sequence(0) == student.input_ids  # what the student trains on
+    assert len(labels.labels(0).tail) == len(student.input_ids) - student.completion_start

@@ -77,7 +77,7 @@ def generate_answers(
     its reply replaces it: what a user running the answer would do. Repair turns sample at
     `repair.temperature`, seeded by the turn, so they are reproducible.
     """
-    conversations = [task.messages(ex, few_shot=few_shot) for ex in examples]
+    conversations = [task.prompt(ex, few_shot=few_shot) for ex in examples]
     first = _generate(
         model, conversations, f"evaluate {model.name}", progress, **sampling_kwargs(temperature, sample_index)
     )

@@ -8,7 +8,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from distill.examples import DIFFICULTIES
+
 DISAGREEMENTS = 10
+PROMPT_NAMES = {"few_shot": "few-shot prompt", "zero_shot": "zero-shot prompt"}
 _BAR_WIDTH = 20
 
 
@@ -43,11 +46,16 @@ def _repair_note(m: dict) -> str:
     )
 
 
+def _difficulty_rank(difficulty: str) -> tuple[int, str]:
+    """easy, medium, hard, then any other label alphabetically."""
+    return (DIFFICULTIES.index(difficulty), "") if difficulty in DIFFICULTIES else (len(DIFFICULTIES), difficulty)
+
+
 def _prompt_note(m: dict) -> str:
     """Which prompt a model graded under several scored best, and the others' scores."""
     if not m.get("by_prompt"):
         return ""
-    scores = ", ".join(f"{p.replace('_', '-')} {_pct(a)}" for p, a in m["by_prompt"].items())
+    scores = ", ".join(f"{PROMPT_NAMES.get(p, p)} {_pct(a)}" for p, a in m["by_prompt"].items())
     return f"; the better of its prompts ({scores})"
 
 
@@ -102,7 +110,7 @@ def build_report(
         task=eval_metrics.get("task", ""),
         n=eval_metrics.get("n", 0),
         rows=rows,
-        by_difficulty=dict(sorted(by_difficulty.items())),
+        by_difficulty=dict(sorted(by_difficulty.items(), key=lambda item: _difficulty_rank(item[0]))),
         red_flags=flags,
         teacher_usage=usage,
         disagreements=disagreements(predictions),
@@ -120,7 +128,7 @@ def gap_sentence(gap: dict | None) -> str | None:
     mark = " Deployable (gap closed ≥ 0.8, student above base at the CI's lower bound)." if gap["deployable"] else ""
     return (
         f"Gap closed: {gap['gap_closed']:.2f} ({ci}) of the teacher-over-base gap, base "
-        f"{_pct(gap['base'])} with its {gap['base_prompt'].replace('_', ' ')}; student − base "
+        f"{_pct(gap['base'])} with its {PROMPT_NAMES.get(gap['base_prompt'], gap['base_prompt'])}; student − base "
         f"{gap['student_minus_base']:+.1%}.{mark}"
     )
 

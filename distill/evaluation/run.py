@@ -63,8 +63,9 @@ def model_prompts(task: Task, examples: list[Example]) -> dict[str, tuple[str, .
     """The prompts each model is graded under: the teacher its few-shot prompt, a trained student
     the student prompt (`zero_shot`: no worked examples, as it was trained), and the base both,
     so its reported score is its better one. Where the task has no worked examples the two
-    prompts are the same and the base is graded once."""
-    differ = bool(examples) and task.messages(examples[0]) != task.student_messages(examples[0])
+    prompts are the same and the base is graded once. Worked examples are per database, so any
+    question whose two prompts differ counts."""
+    differ = any(task.messages(e) != task.student_messages(e) for e in examples)
     return {
         "base": ("few_shot", "zero_shot") if differ else ("few_shot",),
         "student": ("zero_shot",),

@@ -16,10 +16,10 @@ def decode_speed(model: ChatModel, task: Task, examples: list[Example], few_shot
     """
     if not examples:
         raise ValueError("decode_speed needs at least one example")
-    model.generate([task.messages(examples[0], few_shot=few_shot)])
+    model.generate([task.prompt(examples[0], few_shot=few_shot)])
     seconds = tokens = 0.0
     for example in examples:
-        (answer,) = model.generate([task.messages(example, few_shot=few_shot)])
+        (answer,) = model.generate([task.prompt(example, few_shot=few_shot)])
         if answer.tokens is None:
             raise ValueError(f"{model.name}: the runtime did not report how many tokens it generated")
         seconds += answer.seconds

@@ -19,7 +19,7 @@ PROMPT_FILE = "prompt.json"
 class PromptSpec:
     task: str
     prefix: list[dict]
-    """The messages before the question: the system prompt, then any worked examples."""
+    """The student prompt's messages before the question (`Task.student_messages`)."""
     metadata: dict
     """The metadata of the example the prefix was built for (its database, for text2sql); a new
     question is asked in the same context."""

@@ -30,7 +30,11 @@ REFERENCE = "student"
 def reference_records(eval_records: list[dict], examples: list[Example]) -> list[dict]:
     """The evaluate stage's graded student answers, in `examples` order; an error if evaluate ran
     on other questions (a stale or differently limited evaluation)."""
-    by_id = {r["id"]: r for r in eval_records if r["model"] == REFERENCE and r.get("split", "test") == "test"}
+    by_id = {
+        r["id"]: r
+        for r in eval_records
+        if r["model"] == REFERENCE and r.get("split", "test") == "test" and r.get("prompt", "zero_shot") == "zero_shot"
+    }
     missing = [ex.id for ex in examples if ex.id not in by_id]
     if missing:
         raise ExportError(

@@ -112,6 +112,10 @@ class Task(ABC):
         the task from its training data, and each prompt is shorter by the examples."""
         return self.messages(example, few_shot=False)
 
+    def prompt(self, example: Example, *, few_shot: bool) -> list[dict]:
+        """The few-shot prompt (teacher, base) or the student's: the one way every caller picks."""
+        return self.messages(example) if few_shot else self.student_messages(example)
+
     @abstractmethod
     def extract(self, text: str, example: Example | None = None) -> str:
         """Pull the answer (SQL, code) out of free model text. With `example`, the task may use

@@ -15,7 +15,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from distill.examples import Example
+from distill.examples import DIFFICULTIES, Example
 from distill.tasks.base import json_objects  # noqa: F401 - shared with the code task; used by text2sql.py
 
 KINDS = ("novel", "paraphrase", "complexity", "schema_substitution", "direct")
@@ -109,7 +109,6 @@ def pick_seeds(kind: str, seeds: list[Example], rng: random.Random) -> list[Exam
     return rng.sample(pool, min(4, len(pool)))
 
 
-_DIFFICULTIES = ("easy", "medium", "hard")
 _CREATE_TABLE = re.compile(r"CREATE\s+TABLE\b.*?\)\s*;", re.IGNORECASE | re.DOTALL)
 
 
@@ -123,7 +122,7 @@ def candidates_from_objects(objects: list[dict], kind: str, seed: Example, db: s
         if kind == "paraphrase":
             sql = seed.output  # the paraphrase must keep the seed's answer; self-consistency checks it did
         # A claim the teacher volunteers is kept only until the answer's structure replaces it.
-        difficulty = obj.get("difficulty") if obj.get("difficulty") in _DIFFICULTIES else seed.difficulty
+        difficulty = obj.get("difficulty") if obj.get("difficulty") in DIFFICULTIES else seed.difficulty
         out.append(
             Example(
                 input=" ".join(question.split()),

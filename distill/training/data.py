@@ -19,13 +19,13 @@ def capped(examples: list[Example], max_examples: int, seed: int) -> list[Exampl
     return [e for i, e in enumerate(examples) if i in keep]
 
 
-def prompt_completion(task: Task, example: Example, few_shot: bool = False) -> dict:
+def prompt_completion(task: Task, example: Example, *, few_shot: bool = False) -> dict:
     """A conversational prompt/completion record: trl applies the chat template and computes the
     loss on the completion tokens only, so the student learns to answer, not to echo prompts. The
     prompt is the student's (`Task.student_messages`), the one every inference path uses;
     `few_shot` gives the teacher's instead (what KD scores the answer after)."""
     return {
-        "prompt": task.messages(example, few_shot=True) if few_shot else task.student_messages(example),
+        "prompt": task.prompt(example, few_shot=few_shot),
         "completion": [{"role": "assistant", "content": example.output}],
     }
 
@@ -48,11 +48,11 @@ class TokenizedExample:
     """The same sequence as text, special tokens included, for tokenizer comparisons."""
 
 
-def tokenize_example(tokenizer, task: Task, example: Example, few_shot: bool = False) -> TokenizedExample:
+def tokenize_example(tokenizer, task: Task, example: Example, *, few_shot: bool = False) -> TokenizedExample:
     """Tokenize as trl does for prompt/completion data: the prompt with the generation prompt,
     then the full conversation, whose first tokens must be the prompt's. The student's prompt, or
     with `few_shot` the teacher's."""
-    record = prompt_completion(task, example, few_shot)
+    record = prompt_completion(task, example, few_shot=few_shot)
     prompt_ids = _chat_ids(tokenizer, record["prompt"], add_generation_prompt=True)
     full = record["prompt"] + record["completion"]
     ids = _chat_ids(tokenizer, full, add_generation_prompt=False)

@@ -20,10 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from distill.config import ConfigError
-from distill.teachers.forcing import Scorer, TopK
+from distill.teachers.forcing import Scorer, SoftLabelsUnavailable, TopK
 from distill.training.data import TokenizedExample
 
 MANIFEST = "manifest.json"
+STUDENT_PROMPT = "zero_shot"
+"""The prompt the stored sequences are built with (`Task.student_messages`); the manifest records
+it, so labels stored under another prompt are refused rather than trained on."""
 SPLITS = ("train", "val")
 
 
@@ -72,6 +75,17 @@ class SoftLabelSet:
         )
 
 
+def check_aligned(sequences: list[TokenizedExample], scored: list[TokenizedExample]) -> None:
+    """Each scored answer must be the student's answer token for token, or a soft label would be
+    about another token. Raises SoftLabelsUnavailable (so `train.loss: auto` falls back to SFT)."""
+    for s, t in zip(sequences, scored, strict=True):
+        if s.input_ids[s.completion_start :] != t.input_ids[t.completion_start :]:
+            raise SoftLabelsUnavailable(
+                f"needs each answer to tokenize the same after the teacher's prompt as after the student's, and "
+                f"example {s.example_id}'s does not, so the teacher's soft labels cannot be aligned to its tokens"
+            )
+
+
 def capture(
     scorer: Scorer,
     sequences: list[TokenizedExample],
@@ -81,16 +95,11 @@ def capture(
 ) -> SoftLabelSet:
     """Soft labels for the answer tokens of `sequences` (what the student trains on), scored by the
     teacher on `scored` (the same answers after the teacher's own prompt; default: `sequences`).
-    Raises ConfigError when a scored answer is not token for token the student's."""
+    Raises SoftLabelsUnavailable when a scored answer is not token for token the student's."""
     from tqdm import tqdm
 
     scored = sequences if scored is None else scored
-    for s, t in zip(sequences, scored, strict=True):
-        if s.input_ids[s.completion_start :] != t.input_ids[t.completion_start :]:
-            raise ConfigError(
-                f"example {s.example_id}: its answer tokenizes differently after the teacher's prompt than after "
-                "the student's, so the teacher's soft labels cannot be aligned to the student's tokens"
-            )
+    check_aligned(sequences, scored)
     labels = [scorer.score(t.input_ids, t.completion_start, k) for t in tqdm(scored, desc=desc, unit="seq")]
     lengths = [len(s.input_ids) for s in sequences]
     answers = [len(t.tail) for t in labels]
@@ -140,6 +149,11 @@ def load_split(folder: Path, split: str, manifest: dict, expected_ids: list[str]
     `train.max_examples` keeps), refusing labels that were computed for other examples."""
     from safetensors.numpy import load_file
 
+    if manifest.get("student_prompt") != STUDENT_PROMPT:
+        raise ConfigError(
+            f"{folder}/{MANIFEST}: the soft labels were stored for another student prompt "
+            f"({manifest.get('student_prompt', 'the few-shot one')}); run `dvc repro teacher_logits`"
+        )
     ids = manifest["splits"][split]
     # A subset is selected by id, so the ids must then be unique.
     if ids != expected_ids and (set(expected_ids) - set(ids) or len(set(ids)) != len(ids)):
@@ -157,7 +171,7 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
     Returns the manifest."""
     from transformers import AutoTokenizer
 
-    from distill.teachers.forcing import SoftLabelsUnavailable, check_shared_tokenizer, make_scorer
+    from distill.teachers.forcing import check_shared_tokenizer, make_scorer
     from distill.training.data import check_lengths, tokenize_example
 
     cfg = params.train
@@ -173,8 +187,10 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
     }
     check_lengths([s for seqs in sequences.values() for s in seqs], cfg.max_length)
     try:
-        longest = max((len(s.input_ids) for v in scored.values() for s in v), default=0)
-        scorer = make_scorer(params.teacher, n_ctx=max(cfg.max_length, longest))
+        for split, seqs in sequences.items():
+            check_aligned(seqs, scored[split])
+        # The teacher's context is its own (teacher.n_ctx); the scorer refuses a longer sequence.
+        scorer = make_scorer(params.teacher, n_ctx=cfg.max_length)
         try:
             check_shared_tokenizer(scorer, params.student.model, tokenizer, [s for v in scored.values() for s in v])
         except SoftLabelsUnavailable:
@@ -204,6 +220,7 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
         "",
         **info,
         splits={split: split_labels.example_ids for split, split_labels in labels.items()},
+        student_prompt=STUDENT_PROMPT,
         answer_tokens={split: int(len(split_labels.tail)) for split, split_labels in labels.items()},
         seconds=round(time.perf_counter() - start, 1),
     )
