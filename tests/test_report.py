@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from distill.evaluation.gap import gap_report
 from distill.evaluation.metrics import accuracy_block
 from distill.evaluation.report import accuracy_plot_rows, build_report, disagreements, render_html, render_markdown
@@ -172,3 +174,17 @@ def test_difficulties_are_listed_easy_medium_hard():
     assert list(data.by_difficulty) == ["easy", "medium", "hard"]
     md = render_markdown(data)
     assert md.index("**easy**") < md.index("**medium**") < md.index("**hard**")
+
+
+def test_the_report_opens_with_the_accuracies_the_gap_and_the_cost():
+    data = _report()
+    data.gap = gap_report(STUDENT * 25, TEACHER * 25, {"few_shot": [False] * 100}, resamples=300)
+    md = render_markdown(data)
+    opening = (
+        "The student scores 50.0% (teacher 75.0%, base 0.0%) and closes 0.67 of the teacher-over-base gap; "
+        "the teacher's answers cost $0.0312 in 12 calls (7 more served from the cache)."
+    )
+    assert md.splitlines()[2] == opening
+    assert html.escape(opening) in render_html(data)
+    eval_metrics = {"task": "text2sql", "n": 1, "models": {"teacher": _model([True], ["easy"])}, "red_flags": []}
+    assert not render_markdown(build_report(eval_metrics, [])).splitlines()[2].startswith("The student")

@@ -118,6 +118,24 @@ def build_report(
     )
 
 
+def opening_sentence(data: ReportData) -> str | None:
+    """The report's first sentence: student, teacher and base accuracy, the gap closed, and what
+    the teacher's answers cost this run. None without a trained student."""
+    accuracy = {r["model"]: r["accuracy"] for r in data.rows}
+    if "student" not in accuracy:
+        return None
+    others = ", ".join(f"{m} {_pct(accuracy[m])}" for m in ("teacher", "base") if m in accuracy)
+    out = f"The student scores {_pct(accuracy['student'])}" + (f" ({others})" if others else "")
+    if data.gap and data.gap["gap_closed"] is not None:
+        out += f" and closes {data.gap['gap_closed']:.2f} of the teacher-over-base gap"
+    if data.teacher_usage:
+        usd = sum(u.get("usd", 0.0) for u in data.teacher_usage.values())
+        calls = sum(u.get("calls", 0) for u in data.teacher_usage.values())
+        hits = sum(u.get("cache_hits", 0) for u in data.teacher_usage.values())
+        out += f"; the teacher's answers cost ${usd:.4f} in {calls} calls ({hits} more served from the cache)"
+    return out + "."
+
+
 def gap_sentence(gap: dict | None) -> str | None:
     """One line on the gap closed: the estimate, its CI and the deployable mark."""
     if gap is None:
@@ -207,7 +225,10 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(data: ReportData) -> str:
-    out = [f"# Distillation report: {data.task}", "", f"Test split: {data.n} questions, graded by execution.", ""]
+    out = [f"# Distillation report: {data.task}", ""]
+    if opening := opening_sentence(data):
+        out += [opening, ""]
+    out += [f"Test split: {data.n} questions, graded by execution.", ""]
     if data.gap:
         out += [gap_sentence(data.gap), ""]
     out += ["## Models", "", _md_table(_MODEL_HEADER, [_model_cells(r) for r in data.rows]), ""]
@@ -258,6 +279,8 @@ def render_html(data: ReportData) -> str:
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>distill report: {e(data.task)}</title>"]
     out += [f"<style>{_CSS}</style></head><body>", f"<h1>Distillation report: {e(data.task)}</h1>"]
+    if opening := opening_sentence(data):
+        out += [f"<p><strong>{e(opening)}</strong></p>"]
     out += [f"<p>Test split: {data.n} questions, graded by execution.</p>"]
     if data.gap:
         out += [f"<p>{e(gap_sentence(data.gap))}</p>"]
