@@ -73,6 +73,23 @@ def model_prompts(task: Task, examples: list[Example]) -> dict[str, tuple[str, .
     }
 
 
+def _grade_under(
+    prompt: str, model, task: Task, examples: list[Example], benchmarks: dict, sampling: dict
+) -> tuple[list[dict], dict[str, list[dict]]]:
+    """`model`'s graded records under `prompt` (`few_shot` or `zero_shot`): on the test split,
+    and per benchmark set; each record says its prompt."""
+    few_shot = prompt == "few_shot"
+    test = [{**r, "prompt": prompt} for r in evaluate_model(model, task, examples, few_shot=few_shot, **sampling)]
+    by_benchmark = {
+        bench: [
+            {**r, "split": bench, "prompt": prompt}
+            for r in evaluate_model(model, task, problems, few_shot=few_shot, **sampling)
+        ]
+        for bench, problems in benchmarks.items()
+    }
+    return test, by_benchmark
+
+
 def test_examples(params: Params, prepared_dir: Path) -> list[Example]:
     """The test questions every evaluation runs on: the first `evaluate.limit` (0 = all)."""
     examples = read_examples(Path(prepared_dir) / TEST)
@@ -99,23 +116,9 @@ def evaluate_models(
         prompts = model_prompts(task, examples)
         for name, build in builders.items():
             model = build()
-            graded: dict[str, tuple[list[dict], dict[str, list[dict]]]] = {}
             try:
-                for prompt in prompts[name]:
-                    few_shot = prompt == "few_shot"
-                    graded[prompt] = (
-                        [
-                            {**r, "prompt": prompt}
-                            for r in evaluate_model(model, task, examples, few_shot=few_shot, **sampling)
-                        ],
-                        {
-                            bench: [
-                                {**r, "split": bench, "prompt": prompt}
-                                for r in evaluate_model(model, task, problems, few_shot=few_shot, **sampling)
-                            ]
-                            for bench, problems in benchmarks.items()
-                        },
-                    )
+                # prompt -> (test-split records, benchmark -> records)
+                graded = {p: _grade_under(p, model, task, examples, benchmarks, sampling) for p in prompts[name]}
                 if isinstance(model, TeacherChat):
                     teacher_usage = model.client.ledger.summary()
             finally:
