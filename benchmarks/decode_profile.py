@@ -3,8 +3,8 @@
     python benchmarks/decode_profile.py [--workload proposals|answers] [--prompts 16] [--slots 16]
                                         [--max-tokens 150]
 
-- proposals: `--prompts` proposal prompts of the `novel` kind (each with its own seed examples),
-  sampled at 0.9 (seed = index) up to `--max-tokens`: generate's first phase;
+- proposals: the `--prompts` proposal prompts of `long_outputs.py` (the `novel` kind, each with its
+  own seed examples), sampled at 0.9 (seed = index) up to `--max-tokens`: generate's first phase;
 - answers: the first `--prompts` test questions with the teacher's full prompt, greedy, up to
   `evaluate.max_new_tokens`: generate's labeling phase, the gate and evaluate.
 Prints the wall time, the decode time, the tokens generated, and per group of decode calls (by
@@ -15,7 +15,6 @@ Needs `dvc repro prepare` (data/prepared/) and the bundled teacher.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from collections import defaultdict
@@ -23,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.long_outputs import proposal_conversations  # noqa: E402
 from distill.config import load_params  # noqa: E402
 from distill.examples import read_examples  # noqa: E402
 from distill.inference.llamacpp import LlamaRuntime, Sampling  # noqa: E402
@@ -43,10 +43,7 @@ def main() -> None:
     params = load_params()
     task = make_task(params.task, PREPARED / RESOURCES)
     if args.workload == "proposals":
-        pool, rng = read_examples(PREPARED / TEACHER_VAL), random.Random(0)
-        conversations = [
-            task.proposal_messages("novel", task.pick_seeds("novel", pool, rng), 10) for _ in range(args.prompts)
-        ]
+        conversations = proposal_conversations(task, read_examples(PREPARED / TEACHER_VAL), args.prompts)
         sampling = [Sampling(temperature=0.9, seed=i, max_tokens=args.max_tokens) for i in range(args.prompts)]
     else:
         conversations = [task.messages(e) for e in read_examples(PREPARED / TEST)[: args.prompts]]

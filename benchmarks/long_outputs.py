@@ -29,6 +29,13 @@ from distill.tasks import make_task  # noqa: E402
 PREPARED = Path("data/prepared")
 
 
+def proposal_conversations(task, pool: list, n: int) -> list[list[dict]]:
+    """`n` proposal prompts of the `novel` kind, each with its own seed examples (seeded, so every
+    benchmark that calls this decodes the same prompts)."""
+    rng = random.Random(0)
+    return [task.proposal_messages("novel", task.pick_seeds("novel", pool, rng), 10) for _ in range(n)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=16)
@@ -37,11 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     task = make_task(params.task, PREPARED / RESOURCES)
-    pool = read_examples(PREPARED / TEACHER_VAL)
-    rng = random.Random(0)
-    conversations = [
-        task.proposal_messages("novel", task.pick_seeds("novel", pool, rng), 10) for _ in range(args.prompts)
-    ]
+    conversations = proposal_conversations(task, read_examples(PREPARED / TEACHER_VAL), args.prompts)
     task.close()
     runtime = LlamaRuntime(
         resolve_gguf(params.teacher.model), n_ctx=params.teacher.n_ctx, threads=params.teacher.threads, slots=args.slots
