@@ -11,8 +11,8 @@ Printed, from one run:
 - tok/s of the merged HF student (fp32, transformers) and of each exported GGUF; the ratio of
   q4_k_m and q8_0 to HF (target >= 3x);
 - seconds per answer of the student GGUF against the teacher (goal <= 0.2x), beside their
-  execution-accuracy ratio from metrics/export.json and metrics/eval.json (goal >= 0.9x).
-Needs `dvc repro verify_export` first (the export and the accuracy numbers).
+  execution-accuracy ratio from metrics/eval.json (its `gguf` files and the teacher; goal >= 0.9x).
+Needs `dvc repro` first (the export and the accuracy numbers).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> int:
     params = load_params(REPO / "params.yaml")
     ev, n_ctx = params.evaluate, params.export.n_ctx
     prepared = REPO / "data/prepared"
-    examples = test_examples(params, prepared)[: args.questions]
+    examples = test_examples(params.evaluate, prepared)[: args.questions]
     export_dir = Path(args.export_dir)
     task = make_task(params.task, prepared / RESOURCES)
 
@@ -90,8 +90,9 @@ def main() -> int:
             ratio = results[f"student {kind}"]["tokens_per_s"] / hf
             print(f"{kind} vs HF fp32: {ratio:.2f}x tokens/s (target >= 3x): {'met' if ratio >= 3 else 'NOT met'}")
 
-    exported = json.loads((REPO / "metrics/export.json").read_text())["files"]
-    teacher_acc = json.loads((REPO / "metrics/eval.json").read_text())["models"]["teacher"]["execution_accuracy"]
+    evaluated = json.loads((REPO / "metrics/eval.json").read_text())
+    exported = evaluated.get("gguf") or {}
+    teacher_acc = evaluated["models"]["teacher"]["execution_accuracy"]
     teacher_s = results["teacher"]["seconds_per_answer"]
     for kind in ("q4_k_m", "q8_0"):
         name = f"student-{kind}.gguf"

@@ -66,7 +66,7 @@ def main() -> None:
         sys.exit(f"params.yaml: task.name is {params.task.name!r}; this benchmark reads text2sql answers")
     prepared = REPO / "data/prepared"
     task = make_task(params.task, prepared / RESOURCES)
-    like = test_examples(params, prepared)[0]
+    like = test_examples(params.evaluate, prepared)[0]
     cases = failing_answers(task, like, REPO / "data/teacher_cache/generate", args.cases)
     if not cases:
         sys.exit("no failing teacher answers in data/teacher_cache/generate: run `dvc repro generate` first")

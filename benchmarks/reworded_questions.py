@@ -54,7 +54,7 @@ def main() -> None:
 
     params = load_params()
     old_text = seeds_at(args.since, Path(params.task.seeds))
-    reworded = [e for e in test_examples(params, PREPARED) if e.id in old_text and old_text[e.id] != e.input]
+    reworded = [e for e in test_examples(params.evaluate, PREPARED) if e.id in old_text and old_text[e.id] != e.input]
     if not reworded:
         sys.exit(f"no test question changed wording since {args.since}")
     wordings: dict[str, list[Example]] = {

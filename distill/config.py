@@ -207,11 +207,11 @@ TRAIN_PACKINGS = ("shared_prefix", "none")
 class TrainConfig:
     method: str = "lora"
     """lora (peft adapter) or full (all weights)."""
-    loss: str = "sft"
+    loss: str = "auto"
     """sft (cross-entropy on the completion), kd (soft labels from the teacher_logits stage), or auto:
     kd when the teacher can give soft labels on the student's tokenizer, sft otherwise (an API
     teacher, another tokenizer); metrics/train.json records which ran and why."""
-    lr: float = 2e-4
+    lr: float = 5e-4
     epochs: float = 3.0
     batch_size: int = 8
     grad_accum: int = 1
@@ -237,7 +237,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class StudentConfig:
-    model: str = "smollm2-135m-instruct"
+    model: str = "qwen2.5-coder-0.5b-instruct"
     """A bundled alias, a local HF model folder, or a hub id."""
 
 
@@ -263,6 +263,12 @@ class EvaluateConfig:
     repair_temperature: float = 0.7
     """Sampling temperature of a repair turn (seeded, so reproducible): greedy small models tend to
     repeat the failing answer word for word."""
+    speed_questions: int = 8
+    """Test questions answered one at a time, warm, to measure latency and tokens per second: the
+    teacher (reference stage) and every exported GGUF (evaluate stage), on the same threads."""
+    hf_check_questions: int = 8
+    """The first N test questions the merged transformers fp32 student also answers, to show the
+    merge and GGUF conversion lose nothing against the f16 GGUF; 0 = skip."""
 
 
 @dataclass(frozen=True)
@@ -270,11 +276,10 @@ class ExportConfig:
     quantizations: tuple[str, ...] = ("q8_0", "q4_k_m")
     """GGUF quantizations written beside the f16 file (llama.cpp's quantizer)."""
     max_accuracy_drop: float = 0.02
-    """A GGUF losing more execution accuracy than this against the HF student is flagged."""
+    """A quantized GGUF losing more first-answer execution accuracy than this against the f16 GGUF
+    is flagged."""
     n_ctx: int = 4096
-    """Context window for the GGUF at verification, serving and in the Modelfile."""
-    speed_questions: int = 8
-    """Test questions answered one at a time to measure tokens per second (HF against GGUF)."""
+    """Context window for the GGUF at evaluation, serving and in the Modelfile."""
 
 
 @dataclass(frozen=True)
@@ -358,14 +363,19 @@ _CHECKS = {
     "evaluate.pass_k": (lambda v: len(v) >= 1 and all(k >= 1 for k in v), "a non-empty list of integers >= 1"),
     "evaluate.repair_turns": (lambda v: v >= 0, "an integer >= 0; 0 turns repair off"),
     "evaluate.repair_temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2; 0 = greedy"),
+    "evaluate.speed_questions": (lambda v: v >= 1, "an integer >= 1"),
+    "evaluate.hf_check_questions": (lambda v: v >= 0, "an integer >= 0 (0 = skip the transformers check)"),
     "export.quantizations": (
         lambda v: len(v) == len(set(v)) and set(v) <= set(QUANTIZATIONS),
         f"a list of distinct names from {', '.join(QUANTIZATIONS)}",
     ),
     "export.max_accuracy_drop": (lambda v: 0 <= v <= 1, "a number between 0 and 1 (0.02 = 2 points)"),
     "export.n_ctx": (lambda v: v >= 256, "an integer >= 256"),
-    "export.speed_questions": (lambda v: v >= 1, "an integer >= 1"),
 }
+
+
+_MOVED = {"export.speed_questions": "evaluate.speed_questions"}
+"""Keys an older params.yaml may still hold → where they live now."""
 
 
 def _coerce(value, typ, key: str, where: str):
@@ -408,6 +418,8 @@ def _build(cls, data, prefix: str, where: str):
     unknown = sorted(set(data) - names)
     if unknown:
         key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        if key in _MOVED:
+            raise ConfigError(f"{where}: {key} moved to {_MOVED[key]}; rename it there")
         raise ConfigError(f"{where}: unknown key {key!r}; known keys here: {', '.join(sorted(names))}")
     kwargs = {}
     for name in names & set(data):

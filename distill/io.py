@@ -93,6 +93,15 @@ def read_text(path: str | os.PathLike) -> str:
         ) from None
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file; DataError naming the file (and line) when it is missing or malformed."""
+    path = Path(path)
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: malformed JSON: {e.msg} (column {e.colno})") from None
+
+
 def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, dict]]:
     """(1-based line number, object) for each line of a JSONL file; blank lines are skipped and
     anything else that is not a JSON object, or not UTF-8, raises DataError naming the file and line."""

@@ -44,7 +44,7 @@ def _check_gate() -> None:
         raise DataError(f"{GATE_METRICS}: the teacher did not pass the gate; see its failures before generating")
 
 
-def main() -> None:
+def main() -> bool | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and USD; call nothing")
     args = parser.parse_args()
@@ -61,7 +61,7 @@ def main() -> None:
             if params.generate.dry_run and not args.dry_run:
                 print("generate.dry_run is true: nothing was generated; set it to false to run", file=sys.stderr)
                 sys.exit(1)  # so DVC does not record an empty dataset as done
-            return
+            return False  # an estimate, not a run: no wall time recorded
         start = time.perf_counter()
         result = generate(params, task, pool, client, OUT_DIR / RESOURCES)
         seconds = round(time.perf_counter() - start, 1)
@@ -114,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, "generate")

@@ -175,19 +175,21 @@ class GoldModel:
         return out
 
 
-def test_evaluate_reports_pass_at_k_and_humaneval(prepared_code, tmp_path, monkeypatch):
+def test_evaluate_reports_pass_at_k_and_humaneval(prepared_code, tmp_path):
     params = _code_params(tmp_path, limit=3, samples=2, pass_k=(1, 2))
     examples = read_examples(prepared_code / TEST)[:3] + load_humaneval()[:3]
     builders = {name: (lambda n=name: GoldModel(n, examples)) for name in ("base", "teacher")}
-    monkeypatch.setattr(evaluation_run, "_model_builders", lambda *a, **k: builders)
-    metrics, records = evaluation_run.evaluate_models(params, prepared_code, tmp_path / "cache")
-    base = metrics["models"]["base"]
+    with make_task(params.task, prepared_code / RESOURCES) as task:
+        test = evaluation_run.test_examples(params.evaluate, prepared_code)
+        models, records, usage = evaluation_run.evaluate_models(builders, task, test, params.evaluate)
+    base = models["base"]
     assert base["execution_accuracy"] == 0.5 and base["n"] == 3 and base["samples"] == 2
     assert base["pass_at_k"] == {"pass@1": 0.5, "pass@2": 1.0}
     humaneval = base["benchmarks"]["humaneval"]
     assert humaneval["n"] == 3 and humaneval["pass_at_k"] == {"pass@1": 0.5, "pass@2": 1.0}
     assert len(records) == 2 * (3 + 3) * 2  # two models, test + humaneval, two samples each
     assert {r["split"] for r in records if "split" in r} == {"humaneval"}
+    assert usage == {}  # only a teacher client reports usage
 
 
 def test_pass_at_k_is_the_unbiased_estimator():

@@ -19,6 +19,7 @@ def test_repository_params_load():
         ("prepare:\n  teacher_val_fraction: 1.5\n", "prepare.teacher_val_fraction: expected a number strictly"),
         ("teacher:\n  model: 3\n", "teacher.model: expected str, got 3"),
         ("teachr: {}\n", "unknown key 'teachr'"),
+        ("export:\n  speed_questions: 4\n", "export.speed_questions moved to evaluate.speed_questions"),
         ("train:\n  packing: pack\n", "train.packing: expected one of shared_prefix, none, got 'pack'"),
         (
             "evaluate:\n  repair_turns: -1\n",

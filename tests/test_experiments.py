@@ -67,8 +67,8 @@ def test_a_queued_learning_rate_sweep_shows_params_accuracy_and_cost(tmp_path, t
         params["generate"].update(target_examples=10)
         params["student"]["model"] = tiny_checkpoint
         params["train"].update(epochs=1, batch_size=4, grad_accum=1)
-        params["evaluate"].update(limit=3, max_new_tokens=16)
-        params["export"].update(quantizations=["q8_0"], speed_questions=1)
+        params["evaluate"].update(limit=3, max_new_tokens=16, speed_questions=1, hf_check_questions=1)
+        params["export"].update(quantizations=["q8_0"])
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         _commit(repo, env, "tiny config")
         _run(_dvc("repro"), repo, env)

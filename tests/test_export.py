@@ -327,3 +327,45 @@ def test_ask_cli_round_trip(exported, hr_prepared, tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert missing.returncode == 1 and "run `dvc repro export` first" in missing.stderr
+
+
+def test_the_base_is_exported_like_the_student(tiny_base, tmp_path):
+    from distill.export.run import BASE_GGUF, export_base
+    from distill.inference.llamacpp import load_llama
+    from distill.models import GGUFSource
+
+    manifest = export_base(tiny_base, tmp_path, "tiny")
+    gguf = tmp_path / BASE_GGUF
+    assert manifest["gguf"] == BASE_GGUF and manifest["bytes"] == gguf.stat().st_size > 0
+    assert manifest["model"] == "tiny" and str(tmp_path) not in json.dumps(manifest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base-f16.gguf", "base.json"]  # no HF copy left behind
+    from transformers import AutoTokenizer
+
+    llm = load_llama(GGUFSource(path=gguf), n_ctx=256, vocab_only=True)
+    assert llm.tokenize(b"hello", add_bos=False) == AutoTokenizer.from_pretrained(tiny_base)("hello")["input_ids"]
+
+
+def test_grade_exports_grades_every_gguf_and_checks_hf_on_a_few(exported, hr_task):
+    from distill.config import EvaluateConfig
+    from distill.export.verify import grade_exports
+
+    out, manifest = exported
+    examples = [
+        QUESTION,
+        Example(input="List every employee name.", output="SELECT name FROM employees", metadata={"db": "hr"}, id="q2"),
+    ]
+    ev = EvaluateConfig(max_new_tokens=16, speed_questions=1, hf_check_questions=1, batch_size=2)
+    results, records = grade_exports(out, hr_task, examples, ev, ExportConfig(quantizations=("q8_0",)))
+    # The Modelfile's GGUF is the student; f16 is graded too, by its file name.
+    assert (
+        manifest["modelfile_gguf"] == "student-q8_0.gguf"
+        and results["models"]["student"]["gguf"] == "student-q8_0.gguf"
+    )
+    assert set(results["files"]) == {"student-f16.gguf", "student-q8_0.gguf"}
+    assert results["files"]["student-f16.gguf"]["delta_vs_f16"] == 0.0
+    assert results["files"]["student-q8_0.gguf"]["shipped"] and not results["files"]["student-f16.gguf"]["shipped"]
+    assert {r["model"] for r in records} == {"student", "student-f16.gguf"} and len(records) == 4
+    assert {r["prompt"] for r in records} == {"zero_shot"}
+    assert results["speed"]["model"] == "student-q8_0.gguf" and results["speed"]["seconds_per_answer"] > 0
+    check = results["hf_check"]
+    assert check["n"] == 1 and 0.0 <= check["identical_answers"] <= 1.0

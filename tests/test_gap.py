@@ -117,14 +117,14 @@ def test_per_question_outcomes_follow_the_test_split_order():
         {"model": "student", "id": "t1", "correct": False},
         {"model": "student", "id": "t1", "correct": True, "split": "humaneval"},  # a benchmark, not the test split
     ]
-    assert per_question(records, "student", examples) == [0.5, 0.0, 1.0]
-    assert per_question(records, "teacher", examples) == [0.0, 1.0, 0.0]
+    assert per_question(records, "student", [e.id for e in examples]) == [0.5, 0.0, 1.0]
+    assert per_question(records, "teacher", [e.id for e in examples]) == [0.0, 1.0, 0.0]
 
 
 def test_a_question_without_an_answer_is_an_error_not_a_zero():
     examples = [Example(input="q", output="", id="t0"), Example(input="r", output="", id="t1")]
     with pytest.raises(ValueError, match="student has no graded answer to test question t1"):
-        per_question([{"model": "student", "id": "t0", "correct": True}], "student", examples)
+        per_question([{"model": "student", "id": "t0", "correct": True}], "student", [e.id for e in examples])
 
 
 def test_evaluate_metrics_get_the_gap_and_its_flags():
@@ -145,10 +145,53 @@ def test_evaluate_metrics_get_the_gap_and_its_flags():
     models = {m: {"prompt": prompt[m]} for m in outcomes}
     models["base"]["by_prompt"] = {"few_shot": 0.3, "zero_shot": 0.2}
     metrics = {"models": models, "red_flags": [{"flag": "x", "message": "x"}]}
-    add_gap(metrics, records, examples)
+    add_gap(metrics, records, [e.id for e in examples])
     assert metrics["gap"]["gap_closed"] == pytest.approx(0.2)  # (0.4 - 0.3) / (0.8 - 0.3)
     assert metrics["gap"]["base_prompt"] == "few_shot"
     assert [f["flag"] for f in metrics["red_flags"]] == ["x", "gap_closed_below_0_4"]
     without_student = {"models": {"teacher": {}, "base": {}}, "red_flags": []}
-    add_gap(without_student, records, examples)
+    add_gap(without_student, records, [e.id for e in examples])
     assert "gap" not in without_student
+
+
+def test_merging_reference_and_student_results_needs_the_same_questions():
+    from distill.evaluation.run import merge_results
+    from distill.io import DataError
+
+    reference = {"task": "text2sql", "n": 3, "models": {}, "model_specs": {}}
+    student = {"n": 2, "models": {}, "model_specs": {}, "files": {}, "red_flags": []}
+    with pytest.raises(DataError, match="reference stage graded 3 test questions and evaluate 2"):
+        merge_results(reference, student, [], ["t0", "t1", "t2"])
+
+
+def test_merged_metrics_list_the_models_and_the_latency_ratio():
+    from distill.evaluation.run import merge_results
+
+    ids = ["t0", "t1"]
+    block = {"execution_accuracy": 0.5, "prompt": "few_shot"}
+    records = [
+        {"model": m, "id": i, "correct": c, "prompt": p}
+        for m, p, cs in (("base", "few_shot", (False, False)), ("teacher", "few_shot", (True, True)))
+        for i, c in zip(ids, cs, strict=True)
+    ] + [{"model": "student", "id": i, "correct": i == "t0", "prompt": "zero_shot"} for i in ids]
+    reference = {
+        "task": "text2sql",
+        "n": 2,
+        "models": {"base": {**block, "execution_accuracy": 0.0}, "teacher": {**block, "execution_accuracy": 1.0}},
+        "model_specs": {"base": "b", "teacher": "t"},
+        "teacher_speed": {"seconds_per_answer": 2.0},
+    }
+    student = {
+        "n": 2,
+        "models": {"student": {**block, "prompt": "zero_shot"}},
+        "model_specs": {"student": "s"},
+        "files": {"student-q8_0.gguf": {}},
+        "speed": {"model": "student-q8_0.gguf", "seconds_per_answer": 0.5},
+        "hf_check": None,
+        "red_flags": [{"flag": "quantization_accuracy_drop", "message": "m"}],
+    }
+    metrics = merge_results(reference, student, records, ids)
+    assert list(metrics["models"]) == ["student", "teacher", "base"]
+    assert metrics["speed"]["latency_ratio"] == 0.25
+    assert metrics["gap"]["gap_closed"] == pytest.approx(0.5)
+    assert "quantization_accuracy_drop" in {f["flag"] for f in metrics["red_flags"]}

@@ -182,3 +182,25 @@ def test_unknown_kind_share_is_a_config_error(tmp_path):
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ConfigError, match="generate.mix.bogus"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_val_split_keeps_each_parent_seed_on_one_side():
+    from distill.validation.filters import split_by_parent
+
+    examples = [
+        Example(id=f"syn-{i:03d}", input=f"q{i}", output="SELECT 1", metadata={"parent": f"seeds-{i % 7}"})
+        for i in range(70)
+    ] + [Example(id="orphan", input="q", output="SELECT 1", metadata={})]
+    train, val = split_by_parent(examples, 0.1, seed=0)
+    assert len(train) + len(val) == len(examples)
+    train_parents = {ex.metadata.get("parent", ex.id) for ex in train}
+    val_parents = {ex.metadata.get("parent", ex.id) for ex in val}
+    assert train_parents and val_parents and not train_parents & val_parents
+    # Whole groups: 7 of 71 asked; only the orphan fits, else one group of 10 goes alone.
+    assert len(val) in (1, 10)
+    one_parent = [ex for ex in examples if ex.metadata.get("parent") == "seeds-0"]
+    assert split_by_parent(one_parent, 0.5, seed=0) == (one_parent, [])  # train is never emptied
+    small = [Example(id=f"s{i}", input="q", output="SELECT 1", metadata={"parent": f"p{i % 20}"}) for i in range(40)]
+    assert len(split_by_parent(small, 0.1, seed=1)[1]) == 4  # groups of 2 fill 10% exactly
+    assert split_by_parent(examples, 0.1, seed=0) == (train, val)  # seeded
+    assert train == [ex for ex in examples if ex in train] and val == [ex for ex in examples if ex in val]

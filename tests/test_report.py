@@ -54,27 +54,50 @@ def _report():
         "red_flags": [{"flag": "student_below_50", "message": "student at 50.0%: a training or data problem"}],
         "teacher_usage": {"calls": 0, "cache_hits": 4, "input_tokens": 0, "output_tokens": 0, "usd": 0.0},
     }
-    export_metrics = {
-        "files": {
-            "student-q4_k_m.gguf": {
-                "execution_accuracy": 0.25,
-                "ci95": [0.05, 0.7],
-                "n": 4,
-                "bytes": 100 * 2**20,
-                "delta_vs_hf": -0.25,
-                "tokens_per_s": 90.0,
-                "speedup_vs_hf": 6.0,
-                "seconds_per_answer": 0.4,
-                "by_difficulty": {"easy": {"execution_accuracy": 0.5}, "hard": {"execution_accuracy": 0.0}},
-            }
-        },
-        "red_flags": [{"flag": "quantization_accuracy_drop", "message": "student-q4_k_m.gguf loses 25.0%"}],
+    eval_metrics["gguf"] = {
+        "student-q4_k_m.gguf": {
+            "execution_accuracy": 0.25,
+            "ci95": [0.05, 0.7],
+            "n": 4,
+            "bytes": 100 * 2**20,
+            "first_answer_accuracy": 0.25,
+            "delta_vs_f16": -0.25,
+            "tokens_per_s": 90.0,
+            "seconds_per_answer": 0.4,
+            "shipped": True,
+            "by_difficulty": {"easy": {"execution_accuracy": 0.5}, "hard": {"execution_accuracy": 0.0}},
+        }
+    }
+    drop = {"flag": "quantization_accuracy_drop", "message": "student-q4_k_m.gguf loses 25.0%"}
+    eval_metrics["red_flags"].append(drop)
+    eval_metrics["speed"] = {
+        "teacher": {"seconds_per_answer": 2.0, "bytes": 1000 * 2**20},
+        "student": {"model": "student-q4_k_m.gguf", "seconds_per_answer": 0.4},
+        "latency_ratio": 0.2,
     }
     generate_metrics = {
-        "teacher_usage": {"calls": 12, "cache_hits": 3, "input_tokens": 5000, "output_tokens": 900, "usd": 0.0312}
+        "teacher_usage": {
+            "calls": 12,
+            "cache_hits": 3,
+            "input_tokens": 5000,
+            "output_tokens": 900,
+            "usd": 0.0312,
+            "seconds": 100.0,
+            "cached_input_tokens": 1000,
+            "cached_output_tokens": 100,
+            "cached_usd": 0.01,
+            "cached_seconds": 20.0,
+        }
     }
     predictions = _records("base", [False] * 4) + _records("student", STUDENT) + _records("teacher", TEACHER)
-    return build_report(eval_metrics, predictions, export_metrics, generate_metrics, None)
+    return build_report(
+        eval_metrics,
+        predictions,
+        generate_metrics,
+        None,
+        timings={"generate": 600.0, "train": 120.0},
+        loss_curves={"train": [(0, 1.0), (1, 0.8), (2, 0.6)], "validation": [(2, 0.7)]},
+    )
 
 
 def test_disagreements_put_the_students_misses_first():
@@ -88,10 +111,13 @@ def test_disagreements_put_the_students_misses_first():
 def test_markdown_report_has_every_section():
     md = render_markdown(_report())
     assert "| student | 50.0% |" in md and "| teacher | 75.0% |" in md
-    assert "| student-q4_k_m.gguf | 25.0% |" in md and "-25.0% vs HF" in md and "0.40 s/answer one at a time" in md
+    assert "| student-q4_k_m.gguf | 25.0% |" in md and "(-25.0% vs f16)" in md and "0.40 s/answer one at a time" in md
     assert "⚠ student at 50.0%" in md and "⚠ student-q4_k_m.gguf loses 25.0%" in md
-    assert "| generate | 12 | 3 | 5000 | 900 | $0.0312 |" in md
-    assert "| evaluate | 0 | 4 |" in md
+    # What the answers cost when made: this run's calls plus the cached ones' stored usage.
+    assert "| generate | 12 | 3 | 6000 | 1000 | $0.0412 | $0.0312 | 120 |" in md
+    assert "| reference | 0 | 4 |" in md
+    assert "| generate | 10.0 |" in md and "| total | 12.0 |" in md  # stage wall times, minutes
+    assert md.count("<polyline") == 2  # train and validation loss, inline
     assert "██████████░░░░░░░░░░  50.0%" in md  # the student's easy bar
     assert "### q1 (easy): teacher right, student wrong" in md
     assert "Where student and teacher disagree (3)" in md
@@ -182,7 +208,8 @@ def test_the_report_opens_with_the_accuracies_the_gap_and_the_cost():
     md = render_markdown(data)
     opening = (
         "The student scores 50.0% (teacher 75.0%, base 0.0%) and closes 0.67 of the teacher-over-base gap; "
-        "the teacher's answers cost $0.0312 in 12 calls (7 more served from the cache)."
+        "its student-q4_k_m.gguf answers in 0.40 s against the teacher's 2.00 s (0.20×, one question at a time), "
+        "at 100 MiB against 1,000 MiB; the teacher's data cost $0.0412 for 7,000 tokens."
     )
     assert md.splitlines()[2] == opening
     assert html.escape(opening) in render_html(data)

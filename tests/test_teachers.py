@@ -38,15 +38,24 @@ def _client(srv, cache_dir: Path, concurrency=4, max_retries=5, budget=None, pri
 
 def test_second_run_replays_from_cache_with_zero_calls(tmp_path):
     with FakeOpenAIServer() as srv:
-        client = _client(srv, tmp_path / "cache")
+        client = _client(srv, tmp_path / "cache", prices=(1.0, 2.0))
         first = client.run(_requests(10))
         assert srv.attempts == 10 and client.ledger.calls == 10
+        paid = client.ledger.summary()
         client.close()
-        again = _client(srv, tmp_path / "cache")
+        again = _client(srv, tmp_path / "cache", prices=(1.0, 2.0))
         second = again.run(_requests(10))
         again.close()
         assert srv.attempts == 10, "a cached request was sent again"
         assert again.ledger.calls == 0 and again.ledger.cache_hits == 10
+        # A warm run still knows what its answers cost when they were made.
+        replayed = again.ledger.summary()
+        assert replayed["usd"] == 0.0 and paid["usd"] > 0
+        assert replayed["cached_usd"] == paid["usd"] and replayed["cached_seconds"] == paid["seconds"]
+        assert (replayed["cached_input_tokens"], replayed["cached_output_tokens"]) == (
+            paid["input_tokens"],
+            paid["output_tokens"],
+        )
     assert [r.response.text for r in first] == [r.response.text for r in second]
     assert all(r.cached for r in second)
     assert len(TeacherCache(tmp_path / "cache")) == 10

@@ -30,6 +30,13 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     gap: dict | None = None
     """`gap_report`'s result from metrics/eval.json, when student, teacher and base were graded."""
+    speed: dict | None = None
+    """metrics/eval.json's `speed`: student and teacher latency one question at a time."""
+    hf_check: dict | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    """stage → wall seconds of its last run."""
+    loss_curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """`train` and `validation` → (step, loss) points."""
 
 
 def _pct(x: float | None) -> str:
@@ -62,10 +69,14 @@ def _prompt_note(m: dict) -> str:
 def build_report(
     eval_metrics: dict,
     predictions: list[dict],
-    export_metrics: dict | None = None,
     generate_metrics: dict | None = None,
     gate_metrics: dict | None = None,
+    timings: dict[str, float] | None = None,
+    loss_curves: dict[str, list[tuple[float, float]]] | None = None,
 ) -> ReportData:
+    """The report's content from the merged metrics/eval.json (models, `gguf` files, gap, speed),
+    the graded predictions, the teacher's usage per stage, the stages' wall times (stage →
+    seconds) and the training curves (curve name → (step, loss) points)."""
     rows = []
     for name, m in eval_metrics["models"].items():
         rows.append(
@@ -85,25 +96,23 @@ def build_report(
     for name, m in eval_metrics["models"].items():
         for difficulty, block in m.get("by_difficulty", {}).items():
             by_difficulty.setdefault(difficulty, {})[name] = block["execution_accuracy"]
-    if export_metrics:
-        for name, m in export_metrics["files"].items():
-            rows.append(
-                {
-                    "model": name,
-                    "accuracy": m["execution_accuracy"],
-                    "ci95": m["ci95"],
-                    "n": m["n"],
-                    # Its speed was probed one question at a time, unlike the batched rows above.
-                    "detail": f"{m['bytes'] / 2**20:.0f} MiB, {m['delta_vs_hf']:+.1%} vs HF, "
-                    f"{m['tokens_per_s']} tok/s ({m['speedup_vs_hf']}x HF), "
-                    f"{m['seconds_per_answer']:.2f} s/answer one at a time" + _repair_note(m),
-                }
-            )
-            for difficulty, block in m.get("by_difficulty", {}).items():
-                by_difficulty.setdefault(difficulty, {})[name] = block["execution_accuracy"]
-        flags += [f["message"] for f in export_metrics.get("red_flags", [])]
+    for name, m in (eval_metrics.get("gguf") or {}).items():
+        rows.append(
+            {
+                "model": name,
+                "accuracy": m["execution_accuracy"],
+                "ci95": m["ci95"],
+                "n": m["n"],
+                # Its speed was probed one question at a time, unlike the batched rows above.
+                "detail": f"{m['bytes'] / 2**20:.0f} MiB, first answers {_pct(m['first_answer_accuracy'])} "
+                f"({m['delta_vs_f16']:+.1%} vs f16), {m['tokens_per_s']} tok/s, "
+                f"{m['seconds_per_answer']:.2f} s/answer one at a time" + ("; shipped" if m.get("shipped") else ""),
+            }
+        )
+        for difficulty, block in m.get("by_difficulty", {}).items():
+            by_difficulty.setdefault(difficulty, {})[name] = block["execution_accuracy"]
     usage = {}
-    for stage, metrics in (("teacher_gate", gate_metrics), ("generate", generate_metrics), ("evaluate", eval_metrics)):
+    for stage, metrics in (("teacher_gate", gate_metrics), ("generate", generate_metrics), ("reference", eval_metrics)):
         if metrics and metrics.get("teacher_usage"):
             usage[stage] = metrics["teacher_usage"]
     return ReportData(
@@ -115,12 +124,32 @@ def build_report(
         teacher_usage=usage,
         disagreements=disagreements(predictions),
         gap=eval_metrics.get("gap"),
+        speed=eval_metrics.get("speed"),
+        hf_check=eval_metrics.get("hf_check"),
+        timings=timings or {},
+        loss_curves=loss_curves or {},
     )
 
 
+def original_cost(usage: dict) -> dict:
+    """What a stage's teacher answers cost when they were made: fresh calls plus the cached answers
+    it replayed (their stored tokens and seconds, priced at the ledger's prices)."""
+    return {
+        "input_tokens": usage.get("input_tokens", 0) + usage.get("cached_input_tokens", 0),
+        "output_tokens": usage.get("output_tokens", 0) + usage.get("cached_output_tokens", 0),
+        "usd": usage.get("usd", 0.0) + usage.get("cached_usd", 0.0),
+        "seconds": usage.get("seconds", 0.0) + usage.get("cached_seconds", 0.0),
+    }
+
+
+def _mib(n: int | None) -> str:
+    return "–" if n is None else f"{n / 2**20:,.0f} MiB"
+
+
 def opening_sentence(data: ReportData) -> str | None:
-    """The report's first sentence: student, teacher and base accuracy, the gap closed, and what
-    the teacher's answers cost this run. None without a trained student."""
+    """The report's first sentence: student, teacher and base accuracy, the gap closed, the
+    student's size and speed against the teacher's, and what the teacher's data cost. None
+    without a trained student."""
     accuracy = {r["model"]: r["accuracy"] for r in data.rows}
     if "student" not in accuracy:
         return None
@@ -128,12 +157,38 @@ def opening_sentence(data: ReportData) -> str | None:
     out = f"The student scores {_pct(accuracy['student'])}" + (f" ({others})" if others else "")
     if data.gap and data.gap["gap_closed"] is not None:
         out += f" and closes {data.gap['gap_closed']:.2f} of the teacher-over-base gap"
-    if data.teacher_usage:
-        usd = sum(u.get("usd", 0.0) for u in data.teacher_usage.values())
-        calls = sum(u.get("calls", 0) for u in data.teacher_usage.values())
-        hits = sum(u.get("cache_hits", 0) for u in data.teacher_usage.values())
-        out += f"; the teacher's answers cost ${usd:.4f} in {calls} calls ({hits} more served from the cache)"
+    student = (data.speed or {}).get("student")
+    teacher = (data.speed or {}).get("teacher")
+    if student:
+        out += f"; its {student['model']} answers in {student['seconds_per_answer']:.2f} s"
+        if teacher:
+            ratio = data.speed.get("latency_ratio")
+            out += f" against the teacher's {teacher['seconds_per_answer']:.2f} s" + (
+                f" ({ratio:.2f}×, one question at a time)" if ratio is not None else " (one question at a time)"
+            )
+        shipped = next((r for r in data.rows if r["model"] == student["model"]), None)
+        size = shipped["detail"].split(",")[0] if shipped else None
+        if size:
+            out += f", at {size}" + (
+                f" against {_mib(teacher.get('bytes'))}" if teacher and teacher.get("bytes") else ""
+            )
+    data_usage = [u for stage, u in data.teacher_usage.items() if stage in ("teacher_gate", "generate")]
+    if data_usage:
+        cost = [original_cost(u) for u in data_usage]
+        tokens = sum(c["input_tokens"] + c["output_tokens"] for c in cost)
+        out += f"; the teacher's data cost ${sum(c['usd'] for c in cost):.4f} for {tokens:,} tokens"
     return out + "."
+
+
+def hf_check_sentence(check: dict | None) -> str | None:
+    """One line on the transformers fp32 check against the f16 GGUF."""
+    if not check:
+        return None
+    return (
+        f"The merged transformers fp32 student, on the first {check['n']} test questions: first answers "
+        f"{_pct(check['hf_fp32'])} against the f16 GGUF's {_pct(check['gguf_f16'])}, "
+        f"{check['identical_answers']:.0%} of the answers identical."
+    )
 
 
 def gap_sentence(gap: dict | None) -> str | None:
@@ -184,21 +239,73 @@ def _bar(x: float) -> str:
 
 
 def _usage_rows(data: ReportData) -> list[list[str]]:
-    return [
-        [
-            stage,
-            str(u.get("calls", 0)),
-            str(u.get("cache_hits", 0)),
-            str(u.get("input_tokens", 0)),
-            str(u.get("output_tokens", 0)),
-            f"${u.get('usd', 0.0):.4f}",
-        ]
-        for stage, u in data.teacher_usage.items()
-    ]
+    rows = []
+    for stage, u in data.teacher_usage.items():
+        cost = original_cost(u)
+        rows.append(
+            [
+                stage,
+                str(u.get("calls", 0)),
+                str(u.get("cache_hits", 0)),
+                str(cost["input_tokens"]),
+                str(cost["output_tokens"]),
+                f"${cost['usd']:.4f}",
+                f"${u.get('usd', 0.0):.4f}",
+                f"{cost['seconds']:.0f}",
+            ]
+        )
+    return rows
 
 
-_USAGE_HEADER = ["stage", "calls", "cache hits", "input tokens", "output tokens", "USD"]
+_USAGE_HEADER = [
+    "stage",
+    "calls",
+    "cache hits",
+    "input tokens",
+    "output tokens",
+    "USD",
+    "USD this run",
+    "request seconds",
+]
+_USAGE_NOTE = (
+    "Tokens, USD and request seconds are what the answers cost when they were made, cached ones included; "
+    "`USD this run` is only the calls this run made. Request seconds add up each call's own latency: "
+    "concurrent calls overlap, so the stage's wall time (below) is shorter."
+)
 _MODEL_HEADER = ["model", "execution accuracy", "95% CI", "n", "valid", "exact match", "s/answer", "notes"]
+
+
+def _timing_rows(data: ReportData) -> list[list[str]]:
+    rows = [[stage, f"{seconds / 60:.1f}"] for stage, seconds in data.timings.items()]
+    return rows + [["total", f"{sum(data.timings.values()) / 60:.1f}"]] if rows else []
+
+
+def loss_svg(curves: dict[str, list[tuple[float, float]]], width: int = 480, height: int = 200) -> str:
+    """The training curves as one inline SVG (loss against step, one polyline per curve), so the
+    report reads without `dvc plots`. Empty when there are no points."""
+    points = [p for c in curves.values() for p in c]
+    if not points:
+        return ""
+    pad = 36
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    sx = (width - 2 * pad) / ((x1 - x0) or 1)
+    sy = (height - 2 * pad) / ((y1 - y0) or 1)
+    colours = ("#4a7bd0", "#d0784a", "#4ab07b")
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="training and validation loss">',
+        f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" fill="none" stroke="#ccc"/>',
+        f'<text x="{pad}" y="{pad - 6}" font-size="11">loss {y1:.3f}</text>',
+        f'<text x="{pad}" y="{height - pad + 14}" font-size="11">{y0:.3f} · step {x0:g}–{x1:g}</text>',
+    ]
+    for i, (name, curve) in enumerate(curves.items()):
+        colour = colours[i % len(colours)]
+        xy = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in curve)
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{xy}"/>')
+        out.append(f'<text x="{width - pad - 90}" y="{pad + 14 + 14 * i}" font-size="11" fill="{colour}">{name}</text>')
+    out.append("</svg>")
+    return "".join(out)
 
 
 def _model_cells(row: dict) -> list[str]:
@@ -241,7 +348,21 @@ def render_markdown(data: ReportData) -> str:
         out += [f"{m:<{width}}  {_bar(a)} {a:6.1%}" for m, a in accs.items()]
         out += ["```", ""]
     out += ["## Teacher cost", ""]
-    out += [_md_table(_USAGE_HEADER, _usage_rows(data)) if data.teacher_usage else "No teacher usage recorded.", ""]
+    if data.teacher_usage:
+        out += [_md_table(_USAGE_HEADER, _usage_rows(data)), "", _USAGE_NOTE, ""]
+    else:
+        out += ["No teacher usage recorded.", ""]
+    if check := hf_check_sentence(data.hf_check):
+        out += ["## Export check", "", check, ""]
+    if svg := loss_svg(data.loss_curves):
+        out += ["## Training and validation loss", "", svg, ""]
+    if data.timings:
+        out += [
+            "## Stage wall times (minutes, last run of each)",
+            "",
+            _md_table(["stage", "minutes"], _timing_rows(data)),
+            "",
+        ]
     out += [f"## Where student and teacher disagree ({len(data.disagreements)})", ""]
     for d in data.disagreements:
         verdict = "teacher right, student wrong" if d["teacher_correct"] else "student right, teacher wrong"
@@ -300,8 +421,17 @@ def render_html(data: ReportData) -> str:
         out += ["</table>"]
     out += ["<h2>Teacher cost</h2>"]
     out += [
-        _html_table(_USAGE_HEADER, _usage_rows(data)) if data.teacher_usage else "<p>No teacher usage recorded.</p>"
+        _html_table(_USAGE_HEADER, _usage_rows(data)) + f"<p>{e(_USAGE_NOTE)}</p>"
+        if data.teacher_usage
+        else "<p>No teacher usage recorded.</p>"
     ]
+    if check := hf_check_sentence(data.hf_check):
+        out += [f"<h2>Export check</h2><p>{e(check)}</p>"]
+    if svg := loss_svg(data.loss_curves):
+        out += ["<h2>Training and validation loss</h2>", svg]
+    if data.timings:
+        out += ["<h2>Stage wall times (minutes, last run of each)</h2>"]
+        out += [_html_table(["stage", "minutes"], _timing_rows(data))]
     out += [f"<h2>Where student and teacher disagree ({len(data.disagreements)})</h2>"]
     for d in data.disagreements:
         verdict = "teacher right, student wrong" if d["teacher_correct"] else "student right, teacher wrong"

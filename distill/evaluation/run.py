@@ -1,62 +1,27 @@
-"""Evaluate the configured models on the prepared test split."""
+"""Grade ready-made models on the prepared test split, and merge what the stages graded.
+
+The reference stage grades the base and the teacher, the evaluate stage the exported student; the
+report stage merges both into metrics/eval.json (`merge_results`), with the gap closed.
+"""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from pathlib import Path
 
-from distill.config import Params
+from distill.config import EvaluateConfig
 from distill.evaluation.gap import gap_report
 from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import red_flags, summarize_samples
 from distill.examples import Example, read_examples
-from distill.inference.hf import HFChat
-from distill.models import ModelError, resolve_hf
-from distill.preparation import RESOURCES, TEST
-from distill.tasks import make_task
+from distill.inference.base import ChatModel
+from distill.io import DataError
+from distill.preparation import TEST
 from distill.tasks.base import Task
-from distill.teachers import make_client
-from distill.teachers.chat import TeacherChat
 
-
-def _resolved(key: str, resolve, spec: str):
-    try:
-        return resolve(spec)
-    except ModelError as e:
-        raise ModelError(f"params.yaml: {key}: {e}") from None
-
-
-def _model_builders(params: Params, teacher_cache: Path, student_dir: Path | None) -> dict:
-    """Model name in metrics -> a function that loads it (loaded one at a time to bound memory).
-
-    Every model answers with the same settings (greedy first answers, the same repair turn and
-    answer-length cap), so only the model differs. The
-    teacher goes through the teacher client, so an API teacher is cached and budgeted here too.
-    """
-    ev = params.evaluate
-    return {
-        "base": lambda: HFChat(
-            "base",
-            _resolved("student.model", resolve_hf, params.student.model),
-            batch_size=ev.batch_size,
-            max_new_tokens=ev.max_new_tokens,
-            threads=ev.threads,
-        ),
-        **(
-            {
-                "student": lambda: HFChat(
-                    "student",
-                    str(student_dir),
-                    batch_size=ev.batch_size,
-                    max_new_tokens=ev.max_new_tokens,
-                    threads=ev.threads,
-                )
-            }
-            if student_dir is not None
-            else {}
-        ),
-        "teacher": lambda: TeacherChat("teacher", make_client(params.teacher, teacher_cache), ev.max_new_tokens),
-    }
+MODEL_ORDER = ("student", "teacher", "base")
+"""How the merged metrics list the models."""
 
 
 def model_prompts(task: Task, examples: list[Example]) -> dict[str, tuple[str, ...]]:
@@ -74,7 +39,7 @@ def model_prompts(task: Task, examples: list[Example]) -> dict[str, tuple[str, .
 
 
 def _grade_under(
-    prompt: str, model, task: Task, examples: list[Example], benchmarks: dict, sampling: dict
+    prompt: str, model: ChatModel, task: Task, examples: list[Example], benchmarks: dict, sampling: dict
 ) -> tuple[list[dict], dict[str, list[dict]]]:
     """`model`'s graded records under `prompt` (`few_shot` or `zero_shot`): on the test split,
     and per benchmark set; each record says its prompt."""
@@ -90,72 +55,112 @@ def _grade_under(
     return test, by_benchmark
 
 
-def test_examples(params: Params, prepared_dir: Path) -> list[Example]:
+def test_examples(config: EvaluateConfig, prepared_dir: Path) -> list[Example]:
     """The test questions every evaluation runs on: the first `evaluate.limit` (0 = all)."""
     examples = read_examples(Path(prepared_dir) / TEST)
-    return examples[: params.evaluate.limit] if params.evaluate.limit else examples
+    return examples[: config.limit] if config.limit else examples
+
+
+def grading_sampling(config: EvaluateConfig) -> dict:
+    """`evaluate_model` keywords every model is graded with: one greedy answer per question
+    unless pass@k asks for samples, and the same repair turn."""
+    sampling = {"samples": config.samples, "temperature": config.temperature} if config.samples > 1 else {}
+    return {**sampling, "repair": Repair.of(config)}
+
+
+def grade_model(
+    model: ChatModel,
+    prompts: tuple[str, ...],
+    task: Task,
+    examples: list[Example],
+    config: EvaluateConfig,
+    benchmarks: dict[str, list[Example]] | None = None,
+) -> tuple[dict, list[dict]]:
+    """Grade `model` under each of `prompts` on `examples` (and the task's `benchmarks`); returns
+    (its metrics entry, its graded records). The entry is the better prompt's summary by final
+    execution accuracy (the first listed on a tie), with `prompt`, `by_prompt` when there were
+    several, and `benchmarks` when there are any."""
+    sampling = grading_sampling(config)
+    graded = {p: _grade_under(p, model, task, examples, benchmarks or {}, sampling) for p in prompts}
+    summaries = {prompt: summarize_samples(recs, config.pass_k) for prompt, (recs, _) in graded.items()}
+    best = max(summaries, key=lambda p: summaries[p]["execution_accuracy"])
+    entry = {**summaries[best], "prompt": best}
+    if len(summaries) > 1:
+        entry["by_prompt"] = {p: s["execution_accuracy"] for p, s in summaries.items()}
+    if graded[best][1]:
+        entry["benchmarks"] = {b: summarize_samples(r, config.pass_k) for b, r in graded[best][1].items()}
+    records = [r for recs, bench in graded.values() for r in recs + [x for rs in bench.values() for x in rs]]
+    return entry, records
 
 
 def evaluate_models(
-    params: Params, prepared_dir: Path, teacher_cache: Path, student_dir: Path | None = None
-) -> tuple[dict, list[dict]]:
-    """Run every model on the test split and the task's benchmarks (each cut to `evaluate.limit`);
-    returns (metrics, prediction records)."""
-    examples = test_examples(params, prepared_dir)
-    task = make_task(params.task, Path(prepared_dir) / RESOURCES)
-    ev = params.evaluate
-    # One greedy answer per question unless pass@k asks for samples.
-    sampling = {"samples": ev.samples, "temperature": ev.temperature} if ev.samples > 1 else {}
-    sampling["repair"] = Repair.of(ev)  # the same repair turn for every model
-    records: list[dict] = []
-    models = {}
-    teacher_usage = None
-    try:
-        benchmarks = task.benchmark_sets(ev.limit)
-        builders = _model_builders(params, teacher_cache, student_dir)
-        prompts = model_prompts(task, examples)
-        for name, build in builders.items():
-            model = build()
-            try:
-                # prompt -> (test-split records, benchmark -> records)
-                graded = {p: _grade_under(p, model, task, examples, benchmarks, sampling) for p in prompts[name]}
-                if isinstance(model, TeacherChat):
-                    teacher_usage = model.client.ledger.summary()
-            finally:
-                if hasattr(model, "close"):
-                    model.close()
-                del model
-                gc.collect()
-            summaries = {prompt: summarize_samples(recs, ev.pass_k) for prompt, (recs, _) in graded.items()}
-            # The better prompt by final execution accuracy; the first listed on a tie.
-            best = max(summaries, key=lambda p: summaries[p]["execution_accuracy"])
-            models[name] = {**summaries[best], "prompt": best}
-            if len(summaries) > 1:
-                models[name]["by_prompt"] = {p: s["execution_accuracy"] for p, s in summaries.items()}
-            for recs, bench_records in graded.values():
-                records += recs + [r for rs in bench_records.values() for r in rs]
-            if graded[best][1]:
-                models[name]["benchmarks"] = {b: summarize_samples(r, ev.pass_k) for b, r in graded[best][1].items()}
-    finally:
-        task.close()
+    builders: dict[str, Callable[[], ChatModel]],
+    task: Task,
+    examples: list[Example],
+    config: EvaluateConfig,
+) -> tuple[dict[str, dict], list[dict], dict[str, dict]]:
+    """Load each model in turn (one at a time, to bound memory), grade it under its
+    `model_prompts` on `examples` and the task's benchmark sets (cut to `evaluate.limit`), and
+    close it. Returns (name → metrics entry, graded records, name → usage for models that report
+    it: a teacher's cost ledger)."""
+    benchmarks = task.benchmark_sets(config.limit)
+    prompts = model_prompts(task, examples)
+    models, records, usage = {}, [], {}
+    for name, build in builders.items():
+        model = build()
+        try:
+            models[name], graded = grade_model(model, prompts[name], task, examples, config, benchmarks)
+            if hasattr(model, "usage"):
+                usage[name] = model.usage()
+        finally:
+            if hasattr(model, "close"):
+                model.close()
+            del model
+            gc.collect()
+        records += graded
+    return models, records, usage
+
+
+def merge_results(reference: dict, student: dict | None, records: list[dict], ids: list[str]) -> dict:
+    """metrics/eval.json from the reference stage's results (base and teacher) and the evaluate
+    stage's (the exported student; None when there is none): the models, red flags, and the gap
+    closed with its CI (`add_gap`) over the test questions `ids`, in order. Raises DataError when
+    the two stages graded different numbers of questions (another `evaluate.limit`)."""
+    if student and student["n"] != reference["n"]:
+        raise DataError(
+            f"the reference stage graded {reference['n']} test questions and evaluate {student['n']}: "
+            "run `dvc repro` so both use the same evaluate.limit"
+        )
+    models = {**reference["models"], **(student["models"] if student else {})}
     metrics = {
-        "task": params.task.name,
+        "task": reference["task"],
         "split": "test",
-        "n": len(examples),
-        "models": models,
-        "model_specs": {
-            "base": params.student.model,
-            **({"student": f"{student_dir} ({params.train.method}, {params.train.loss})"} if student_dir else {}),
-            "teacher": f"{params.teacher.provider}:{params.teacher.model}",
-        },
-        "teacher_usage": teacher_usage,
+        "n": reference["n"],
+        "models": {name: models[name] for name in MODEL_ORDER if name in models},
+        "model_specs": {**reference["model_specs"], **(student["model_specs"] if student else {})},
+        "teacher_usage": reference.get("teacher_usage"),
         "red_flags": red_flags(models),
     }
-    add_gap(metrics, records, examples)
-    return metrics, records
+    if student:
+        metrics["gguf"] = student["files"]
+        metrics["hf_check"] = student.get("hf_check")
+        metrics["red_flags"] += student["red_flags"]
+        metrics["speed"] = speed_comparison(reference.get("teacher_speed"), student.get("speed"))
+    add_gap(metrics, records, ids)
+    return metrics
 
 
-def add_gap(metrics: dict, records: list[dict], examples: list[Example]) -> None:
+def speed_comparison(teacher: dict | None, student: dict | None) -> dict:
+    """Latency per answer, one question at a time and warm, of the student (the GGUF the Modelfile
+    ships) against the teacher; `latency_ratio` is student / teacher (None when either is
+    unmeasured, as for an API teacher)."""
+    ratio = None
+    if teacher and student and teacher.get("seconds_per_answer"):
+        ratio = round(student["seconds_per_answer"] / teacher["seconds_per_answer"], 3)
+    return {"teacher": teacher, "student": student, "latency_ratio": ratio}
+
+
+def add_gap(metrics: dict, records: list[dict], ids: list[str]) -> None:
     """Put the gap closed (`gap_report`) into `metrics` as `gap`, its flags among the red flags,
     when the student, the teacher and the base were all graded."""
     if not {"student", "teacher", "base"} <= metrics["models"].keys():
@@ -163,24 +168,23 @@ def add_gap(metrics: dict, records: list[dict], examples: list[Example]) -> None
     base = metrics["models"]["base"]
     base_prompts = list(base.get("by_prompt") or [base["prompt"]])
     gap = gap_report(
-        student=per_question(records, "student", examples),
-        teacher=per_question(records, "teacher", examples),
-        bases={prompt: per_question(records, "base", examples, prompt) for prompt in base_prompts},
+        student=per_question(records, "student", ids),
+        teacher=per_question(records, "teacher", ids),
+        bases={prompt: per_question(records, "base", ids, prompt) for prompt in base_prompts},
     )
     metrics["gap"] = gap
     metrics["red_flags"] = metrics["red_flags"] + gap["flags"]
 
 
-def per_question(records: list[dict], model: str, examples: list[Example], prompt: str | None = None) -> list[float]:
+def per_question(records: list[dict], model: str, ids: list[str], prompt: str | None = None) -> list[float]:
     """A model's share of correct answers per test question (1 or 0 for one greedy answer), in
-    `examples` order, under `prompt` if given (a record's `prompt`): the paired outcomes
-    `gap_report` resamples. Raises ValueError for a question the model has no test-split answer
-    to."""
-    answers: dict[str, list[bool]] = {e.id: [] for e in examples}
+    `ids` order, under `prompt` if given (a record's `prompt`): the paired outcomes `gap_report`
+    resamples. Raises ValueError for a question the model has no test-split answer to."""
+    answers: dict[str, list[bool]] = {i: [] for i in ids}
     for r in records:
         if r["model"] != model or r.get("split", "test") != "test":  # not a benchmark set
             continue
-        if prompt is None or r.get("prompt") == prompt:
+        if r["id"] in answers and (prompt is None or r.get("prompt") == prompt):
             answers[r["id"]].append(r["correct"])
     missing = [i for i, v in answers.items() if not v]
     if missing:

@@ -16,7 +16,8 @@ def is_adapter(student_dir: Path) -> bool:
 
 def save_merged(student_dir: Path, out_dir: Path) -> Path:
     """The student with any LoRA adapter merged in, saved as an fp32 HF checkpoint (safetensors)
-    with its tokenizer and chat template: what evaluation ran, as one self-contained folder."""
+    with its tokenizer and chat template, as one self-contained folder: what the GGUFs are
+    converted from, and what the transformers check in evaluation loads."""
     from transformers import AutoTokenizer
 
     from distill.inference.hf import load_causal_lm

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -21,21 +22,44 @@ LORA_DIR = "lora"
 GGUF_DIR = "gguf"
 MODELFILE = "Modelfile"
 MANIFEST = "export.json"
+BASE_GGUF = "base-f16.gguf"
+BASE_MANIFEST = "base.json"
 
 
 def gguf_name(kind: str) -> str:
     return f"student-{kind}.gguf"
 
 
+def read_manifest(export_dir: Path) -> dict:
+    """The export stage's manifest (export.json): what was written, the GGUF types, the Modelfile's GGUF."""
+    return json.loads((Path(export_dir) / MANIFEST).read_text(encoding="utf-8"))
+
+
 def gguf_files(export_dir: Path) -> dict[str, Path]:
     """Every exported full-model GGUF by its type (f16 first), as the manifest lists them."""
-    manifest = json.loads((Path(export_dir) / MANIFEST).read_text(encoding="utf-8"))
+    manifest = read_manifest(export_dir)
     return {kind: Path(export_dir) / GGUF_DIR / gguf_name(kind) for kind in manifest["gguf_types"]}
 
 
 def _sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def export_base(checkpoint: str, out_dir: Path, model: str) -> dict:
+    """The base (the student's starting weights, `checkpoint`: a folder or hub id) exported the
+    way the trained student is: saved as an fp32 HF checkpoint (`save_merged`), then converted
+    to an f16 GGUF, `out_dir`/base-f16.gguf. So base and student are graded on the same runtime
+    from the same conversion. `model` is the spec it came from (`student.model`), recorded in the
+    manifest written beside it (base.json), which is returned; no machine-specific path goes in."""
+    out_dir = Path(out_dir)
+    # The fp32 copy (about 2 GB for a 0.5B model) goes beside the output, not into a RAM-backed /tmp.
+    with tempfile.TemporaryDirectory(prefix=".distill-base-", dir=out_dir.parent) as work:
+        hf_dir = save_merged(Path(checkpoint), Path(work) / HF_DIR)
+        gguf = convert_hf(hf_dir, out_dir / BASE_GGUF)
+    manifest = {"model": model, "gguf": BASE_GGUF, "bytes": gguf.stat().st_size, "sha256": _sha256(gguf)}
+    write_json(out_dir / BASE_MANIFEST, manifest)
+    return manifest
 
 
 def export_student(student_dir: Path, spec: PromptSpec, config: ExportConfig, num_predict: int, out_dir: Path) -> dict:

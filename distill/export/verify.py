@@ -1,135 +1,145 @@
-"""Re-measure the exported GGUFs with the evaluation harness: what does each quantization lose?
+"""Grade the exported student: every GGUF on the batched llama.cpp runtime, on the whole test split.
 
-The reference is the trained student as the evaluate stage measured it (the HF model with its
-adapter merged, fp32, the same weights `export` saved), on the same questions, so the delta is
-the cost of the GGUF conversion and quantization alone. The delta compares first answers, which
-are greedy on both sides: repair turns sample, and torch and llama.cpp draw different samples.
+The student the report names is the GGUF the Modelfile ships (the first of
+`export.quantizations`). Each quantization is compared with the f16 GGUF on first answers, which
+are greedy on both: repair turns sample. The merged transformers fp32 checkpoint answers only the
+first `evaluate.hf_check_questions`, to show that merging and conversion lose nothing; it is
+4–5× slower than llama.cpp on CPU, so it no longer grades the whole split.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from pathlib import Path
 
-from distill.config import Params
-from distill.evaluation.harness import Repair, evaluate_model
-from distill.evaluation.metrics import repair_fields, summarize
+from distill.config import EvaluateConfig, ExportConfig
+from distill.evaluation.harness import evaluate_model
+from distill.evaluation.metrics import accuracy_block, repair_fields
+from distill.evaluation.run import grade_model
 from distill.evaluation.speed import decode_speed
 from distill.examples import Example
-from distill.export.llama_cpp import ExportError
-from distill.export.run import HF_DIR, gguf_files
+from distill.export.run import HF_DIR, gguf_files, read_manifest
 from distill.inference.hf import HFChat
 from distill.inference.llamacpp import LlamaCppChat
 from distill.models import GGUFSource
 from distill.tasks.base import Task
 
-REFERENCE = "student"
-"""The model name of the trained student in the evaluate stage's predictions."""
+STUDENT = "student"
+"""The model name of the shipped GGUF in the merged metrics and predictions."""
 
 
-def reference_records(eval_records: list[dict], examples: list[Example]) -> list[dict]:
-    """The evaluate stage's graded student answers, in `examples` order; an error if evaluate ran
-    on other questions (a stale or differently limited evaluation)."""
-    by_id = {
-        r["id"]: r
-        for r in eval_records
-        if r["model"] == REFERENCE and r.get("split", "test") == "test" and r.get("prompt", "zero_shot") == "zero_shot"
-    }
-    missing = [ex.id for ex in examples if ex.id not in by_id]
-    if missing:
-        raise ExportError(
-            f"data/eval/predictions.jsonl has no {REFERENCE} answer for {len(missing)} test question(s) "
-            f"(first: {missing[0]}); re-run `dvc repro evaluate` with the same evaluate.limit"
-        )
-    return [by_id[ex.id] for ex in examples]
-
-
-def _greedy_accuracy(summary: dict) -> float:
+def _first_answer_accuracy(summary: dict) -> float:
     """Execution accuracy of the first, greedy answers (the final ones when nothing was repaired)."""
     return summary.get("first_answer", summary)["execution_accuracy"]
 
 
-def verify_export(
-    params: Params, task: Task, examples: list[Example], export_dir: Path, eval_records: list[dict]
-) -> tuple[dict, list[dict]]:
-    """Metrics per GGUF (size, accuracy, delta against the HF student, tok/s against HF) and the
-    graded GGUF answers."""
-    ev, ex = params.evaluate, params.export
-    if ev.samples > 1:
-        raise ExportError(
-            "params.yaml: evaluate.samples: verify_export compares greedy answers with the evaluate stage's; "
-            "run it with evaluate.samples: 1"
-        )
-    reference = summarize(reference_records(eval_records, examples))
-    speed_set = examples[: ex.speed_questions]
-
-    hf = HFChat(
-        "student-hf", str(Path(export_dir) / HF_DIR), batch_size=1, max_new_tokens=ev.max_new_tokens, threads=ev.threads
+def _gguf_chat(name: str, path: Path, ev: EvaluateConfig, ex: ExportConfig, slots: int) -> LlamaCppChat:
+    return LlamaCppChat(
+        name, GGUFSource(path=path), n_ctx=ex.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens, slots=slots
     )
+
+
+def hf_check(
+    export_dir: Path, task: Task, examples: list[Example], f16_records: list[dict], ev: EvaluateConfig
+) -> dict:
+    """The merged transformers fp32 student's greedy first answers on `examples` against the f16
+    GGUF's (`f16_records`, same order): both accuracies and the share of identical answers."""
+    # One question at a time: left-padded batches can move fp32 greedy outputs by a token.
+    hf = HFChat("student-hf", str(Path(export_dir) / HF_DIR), 1, ev.max_new_tokens, threads=ev.threads)
     try:
-        hf_speed = decode_speed(hf, task, speed_set, few_shot=False)
+        records = evaluate_model(hf, task, examples, few_shot=False)
     finally:
         del hf
         gc.collect()
+    f16_first = [r["first_output"] if r.get("repairs") else r["raw_output"] for r in f16_records]
+    return {
+        "n": len(examples),
+        "hf_fp32": accuracy_block([r["correct"] for r in records])["execution_accuracy"],
+        "gguf_f16": accuracy_block([r["correct"] and not r.get("repairs") for r in f16_records])["execution_accuracy"],
+        "identical_answers": round(
+            sum(r["raw_output"] == f for r, f in zip(records, f16_first, strict=True)) / len(examples), 4
+        ),
+    }
 
-    files, records = {}, []
+
+def grade_exports(
+    export_dir: Path, task: Task, examples: list[Example], ev: EvaluateConfig, ex: ExportConfig
+) -> tuple[dict, list[dict]]:
+    """Grade every exported GGUF on `examples` under the student prompt, measure each one's
+    latency one question at a time (`evaluate.speed_questions`, on a fresh one-slot runtime, as
+    the teacher is timed), and run the HF check.
+
+    Returns (results, graded records): results hold `models.student` (the shipped GGUF's metrics
+    entry), `files` (per GGUF: size, accuracy, first-answer delta against f16, speed, flag),
+    `speed` (the shipped GGUF's), `hf_check` and `red_flags`. Records of the shipped GGUF are
+    named `student`, the others by file name. Files are compared on greedy answers; with
+    `evaluate.samples` > 1 the shipped GGUF is also graded on samples (pass@k), and that grading
+    is its `student` entry and records."""
+    greedy = dataclasses.replace(ev, samples=1)
+    manifest = read_manifest(export_dir)
+    shipped = manifest["modelfile_gguf"]
+    benchmarks = task.benchmark_sets(ev.limit)
+    speed_set = examples[: ev.speed_questions]
+    files, records, entries, speeds = {}, [], {}, {}
+    by_file: dict[str, list[dict]] = {}
     for kind, path in gguf_files(export_dir).items():
-        name = path.name
-        model = LlamaCppChat(
-            name,
-            GGUFSource(path=path),
-            n_ctx=ex.n_ctx,
-            threads=ev.threads,
-            max_tokens=ev.max_new_tokens,
-            slots=ev.batch_size,
-        )
+        name = STUDENT if path.name == shipped else path.name
+        model = _gguf_chat(name, path, ev, ex, slots=ev.batch_size)
         try:
-            speed = decode_speed(model, task, speed_set, few_shot=False)
-            model_records = evaluate_model(model, task, examples, repair=Repair.of(ev), few_shot=False)
+            shipped_benchmarks = benchmarks if name == STUDENT else None
+            entry, graded = grade_model(model, ("zero_shot",), task, examples, greedy, shipped_benchmarks)
+            by_file[path.name] = [r for r in graded if r.get("split", "test") == "test"]
+            if name == STUDENT and ev.samples > 1:
+                sampled_entry, graded = grade_model(model, ("zero_shot",), task, examples, ev, shipped_benchmarks)
+                entries[path.name] = {**sampled_entry, "first_answer_greedy": _first_answer_accuracy(entry)}
+            else:
+                entries[path.name] = entry
         finally:
             model.close()
-        summary = summarize(model_records)
-        delta = round(_greedy_accuracy(summary) - _greedy_accuracy(reference), 4)
-        files[name] = {
+        timed = _gguf_chat(name, path, ev, ex, slots=1)
+        try:
+            speeds[path.name] = decode_speed(timed, task, speed_set, few_shot=False)
+        finally:
+            timed.close()
+        files[path.name] = {
             "type": kind,
             "bytes": path.stat().st_size,
-            "execution_accuracy": summary["execution_accuracy"],
-            "ci95": summary["ci95"],
-            "n": summary["n"],
-            "delta_vs_hf": delta,
-            "tokens_per_s": speed["tokens_per_s"],
-            "speedup_vs_hf": round(speed["tokens_per_s"] / hf_speed["tokens_per_s"], 2)
-            if hf_speed["tokens_per_s"]
-            else None,
-            "seconds_per_answer": speed["seconds_per_answer"],
-            "by_difficulty": summary["by_difficulty"],
-            **repair_fields(summary),
-            "flagged": -delta > ex.max_accuracy_drop,
+            "execution_accuracy": entry["execution_accuracy"],
+            "ci95": entry["ci95"],
+            "n": entry["n"],
+            "first_answer_accuracy": _first_answer_accuracy(entry),
+            "tokens_per_s": speeds[path.name]["tokens_per_s"],
+            "seconds_per_answer": speeds[path.name]["seconds_per_answer"],
+            "by_difficulty": entry["by_difficulty"],
+            **repair_fields(entry),
+            "shipped": path.name == shipped,
         }
-        records += model_records
+        records += graded
+    f16 = next(name for name, f in files.items() if f["type"] == "f16")
+    for f in files.values():
+        f["delta_vs_f16"] = round(f["first_answer_accuracy"] - files[f16]["first_answer_accuracy"], 4)
+        f["flagged"] = -f["delta_vs_f16"] > ex.max_accuracy_drop
     flags = [
         {
             "flag": "quantization_accuracy_drop",
             "file": name,
-            "message": f"{name} loses {-m['delta_vs_hf']:.1%} first-answer execution accuracy against the HF student "
+            "message": f"{name} loses {-f['delta_vs_f16']:.1%} first-answer execution accuracy against {f16} "
             f"(export.max_accuracy_drop {ex.max_accuracy_drop:.1%})",
         }
-        for name, m in files.items()
-        if m["flagged"]
+        for name, f in files.items()
+        if f["flagged"]
     ]
-    metrics = {
-        "task": params.task.name,
+    n_check = min(ev.hf_check_questions, len(examples))
+    check = hf_check(export_dir, task, examples[:n_check], by_file[f16][:n_check], ev) if n_check else None
+    results = {
+        "task": task.name,
         "n": len(examples),
-        "reference": {
-            "model": "student, HF fp32 with the adapter merged (evaluate stage)",
-            "execution_accuracy": reference["execution_accuracy"],
-            "ci95": reference["ci95"],
-            **repair_fields(reference),
-            "tokens_per_s": hf_speed["tokens_per_s"],
-            "seconds_per_answer": hf_speed["seconds_per_answer"],
-        },
-        "speed_questions": len(speed_set),
+        "models": {STUDENT: {**entries[shipped], "gguf": shipped}},
+        "model_specs": {STUDENT: f"{shipped} (from {manifest['base_model']})"},
         "files": files,
+        "speed": {"model": shipped, **speeds[shipped]},
+        "hf_check": check,
         "red_flags": flags,
     }
-    return metrics, records
+    return results, records

@@ -220,3 +220,9 @@ class Task(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release open resources (database handles, sandboxes)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -37,5 +37,9 @@ class TeacherChat:
             raise TeacherError(f"{self.name}: {len(failed)} of {len(results)} calls failed: {reason}")
         return [Generation(text=r.response.text, seconds=r.response.seconds) for r in results]
 
+    def usage(self) -> dict:
+        """The client's cost ledger summary: calls, cache hits, tokens, USD, seconds."""
+        return self.client.ledger.summary()
+
     def close(self) -> None:
         self.client.close()

@@ -69,7 +69,7 @@ class TeacherClient:
         key = self.key(request)
         cached = self.cache.get(key)
         if cached is not None:
-            self.ledger.cache_hits += 1
+            self.ledger.record_cache_hit(cached)
             return CallResult(request, cached, cached=True)
         if self.budget_stop:
             return CallResult(request, None, error="budget")
@@ -168,6 +168,7 @@ class TeacherClient:
             for i, request in enumerate(requests):
                 j = first[self.key(request)]
                 if i != j:
+                    # Counted, not costed: the one call made for both was paid (or counted) once.
                     self.ledger.cache_hits += results[j].response is not None
                     arrived(i, dataclasses.replace(results[j], cached=True))
                 out.append(results[j] if i == j else dataclasses.replace(results[j], cached=True))

@@ -83,6 +83,13 @@ class CostLedger:
     cache_read_tokens: int = 0
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
+    seconds: float = 0.0
+    # What the answers served from the cache cost when they were first made (their tokens and
+    # seconds are stored with them), so a warm re-run still reports what its data cost.
+    cached_input_tokens: int = 0
+    cached_output_tokens: int = 0
+    cached_usd: float = 0.0
+    cached_seconds: float = 0.0
 
     def cost(self, response: TeacherResponse) -> float:
         return (
@@ -117,6 +124,15 @@ class CostLedger:
         self.cache_write_tokens += response.cache_write_tokens
         self.cache_read_tokens += response.cache_read_tokens
         self.spent_usd += self.cost(response)
+        self.seconds += response.seconds or 0.0
+
+    def record_cache_hit(self, response: TeacherResponse) -> None:
+        """Count an answer served from the cache, with what it originally cost at today's prices."""
+        self.cache_hits += 1
+        self.cached_input_tokens += response.input_tokens  # as `input_tokens`: cache writes and reads apart
+        self.cached_output_tokens += response.output_tokens
+        self.cached_usd += self.cost(response)
+        self.cached_seconds += response.seconds or 0.0
 
     def summary(self) -> dict:
         return {
@@ -128,6 +144,11 @@ class CostLedger:
             "cache_write_tokens": self.cache_write_tokens,
             "cache_read_tokens": self.cache_read_tokens,
             "usd": round(self.spent_usd, 6),
+            "seconds": round(self.seconds, 1),
+            "cached_input_tokens": self.cached_input_tokens,
+            "cached_output_tokens": self.cached_output_tokens,
+            "cached_usd": round(self.cached_usd, 6),
+            "cached_seconds": round(self.cached_seconds, 1),
             "price_input_per_mtok": self.input_price,
             "price_output_per_mtok": self.output_price,
             "budget_usd": self.budget_usd,

@@ -53,6 +53,7 @@ class ValidationResult:
             "valid_ratio": round(kept / total, 4) if total else 0.0,
             "train": len(self.train),
             "val": len(self.val),
+            "val_parents": len({parent_of(ex) for ex in self.val}),
             "rejected": dict(sorted(reasons.items())),
             "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
         }
@@ -61,7 +62,8 @@ class ValidationResult:
 def validate_examples(
     task: Task, examples: list[Example], test: list[Example], config: ValidateConfig
 ) -> ValidationResult:
-    """Keep what passes every check, in order; split the kept 90/10 (by `validate.val_fraction`)."""
+    """Keep what passes every check, in order; split the kept about 90/10 (by `validate.val_fraction`)
+    by parent seed (`split_by_parent`)."""
     test_questions = [normalize_question(t.input) for t in test]
     test_outputs = [(t.metadata.get("db", ""), task.normalize_output(t.output)) for t in test]
     kept: list[Example] = []
@@ -126,10 +128,34 @@ def validate_examples(
         kept_questions.append(question)
         kept_pairs.add((db, question, output))
 
-    order = list(range(len(kept)))
-    random.Random(config.seed).shuffle(order)
-    n_val = round(len(kept) * config.val_fraction)
-    val_idx = set(order[:n_val])
-    result.val = [ex for i, ex in enumerate(kept) if i in val_idx]
-    result.train = [ex for i, ex in enumerate(kept) if i not in val_idx]
+    result.train, result.val = split_by_parent(kept, config.val_fraction, config.seed)
     return result
+
+
+def parent_of(example: Example) -> str:
+    """The seed a synthetic example was made from (`metadata["parent"]`), else its own id."""
+    return str(example.metadata.get("parent") or example.id)
+
+
+def split_by_parent(examples: list[Example], val_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """(train, val), file order kept, with whole parent groups (a seed question's paraphrases and
+    variants) on one side, so no question's rewording is on both. In a seeded random order, each
+    group goes to val when it fits within `val_fraction` of the examples; when none fits, the
+    first group that is not every example goes alone. Train is never emptied."""
+    groups: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        groups.setdefault(parent_of(ex), []).append(i)
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    n_val = round(len(examples) * val_fraction)
+    val_idx: set[int] = set()
+    for parent in order:
+        if len(val_idx) + len(groups[parent]) <= n_val:
+            val_idx.update(groups[parent])
+    if n_val and not val_idx:
+        first = next((p for p in order if len(groups[p]) < len(examples)), None)
+        val_idx.update(groups[first] if first is not None else [])
+    return (
+        [ex for i, ex in enumerate(examples) if i not in val_idx],
+        [ex for i, ex in enumerate(examples) if i in val_idx],
+    )

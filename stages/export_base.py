@@ -1,0 +1,28 @@
+"""Stage export_base: the base (the student's starting weights) as an f16 GGUF, exported the way
+the trained student is, so the reference stage grades it on the same runtime.
+
+Outputs models/base/: base-f16.gguf and base.json (its source, size and sha256).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill.config import load_params
+from distill.export.run import export_base
+from distill.io import atomic_dir
+from stages import resolve_student, run_stage
+
+OUT_DIR = Path("models/base")
+
+
+def main() -> None:
+    params = load_params()
+    checkpoint = resolve_student(params)
+    with atomic_dir(OUT_DIR) as staging:
+        manifest = export_base(checkpoint, staging, params.student.model)
+    print(f"export_base: {OUT_DIR / manifest['gguf']} ({manifest['bytes'] / 2**20:.1f} MiB) from {checkpoint}")
+
+
+if __name__ == "__main__":
+    run_stage(main, "export_base")

@@ -1,0 +1,88 @@
+"""Stage reference: the models training does not change, the base and the teacher, graded on the
+test split by the one harness, both on llama.cpp when local. It does not depend on `train`, so a
+training change never re-grades them.
+
+- The base is models/base/base-f16.gguf (export_base), graded under the teacher's few-shot prompt
+  and the student's zero-shot one; its reported score is the better.
+- The teacher goes through the teacher client (cached and budgeted, batched when local). A local
+  teacher's latency is measured one question at a time, warm, for the report's speed comparison.
+
+Outputs data/eval/reference.json (metrics entries, model specs, teacher usage and speed) and
+data/eval/reference_predictions.jsonl (every graded answer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill.config import load_params
+from distill.evaluation.run import evaluate_models, test_examples
+from distill.evaluation.speed import decode_speed
+from distill.inference.llamacpp import LlamaCppChat
+from distill.io import read_json, write_json, write_jsonl
+from distill.models import GGUFSource, ModelError, resolve_gguf
+from distill.preparation import RESOURCES
+from distill.tasks import make_task
+from distill.teachers import make_client
+from distill.teachers.chat import TeacherChat
+from stages import run_stage
+
+PREPARED = Path("data/prepared")
+BASE_DIR = Path("models/base")
+TEACHER_CACHE = Path("data/teacher_cache/evaluate")
+OUT = Path("data/eval/reference.json")
+PREDICTIONS = Path("data/eval/reference_predictions.jsonl")
+
+
+def main() -> None:
+    params = load_params()
+    ev = params.evaluate
+    examples = test_examples(ev, PREPARED)
+    base_gguf = BASE_DIR / read_json(BASE_DIR / "base.json")["gguf"]  # written by export_base
+    builders = {
+        "base": lambda: LlamaCppChat(
+            "base",
+            GGUFSource(path=base_gguf),
+            n_ctx=params.export.n_ctx,
+            threads=ev.threads,
+            max_tokens=ev.max_new_tokens,
+            slots=ev.batch_size,
+        ),
+        "teacher": lambda: TeacherChat("teacher", make_client(params.teacher, TEACHER_CACHE), ev.max_new_tokens),
+    }
+    with make_task(params.task, PREPARED / RESOURCES) as task:
+        models, records, usage = evaluate_models(builders, task, examples, ev)
+        teacher_speed = None
+        if params.teacher.provider == "llamacpp":
+            try:
+                source = resolve_gguf(params.teacher.model)
+            except ModelError as e:
+                raise ModelError(f"params.yaml: teacher.model: {e}") from None
+            teacher = LlamaCppChat(
+                "teacher", source, n_ctx=params.teacher.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens, slots=1
+            )
+            try:
+                teacher_speed = decode_speed(teacher, task, examples[: ev.speed_questions], few_shot=True)
+            finally:
+                teacher.close()
+            teacher_speed["bytes"] = source.path.stat().st_size if source.path else None
+    reference = {
+        "task": params.task.name,
+        "n": len(examples),
+        "models": models,
+        "model_specs": {
+            "base": f"{params.student.model} (f16 GGUF)",
+            "teacher": f"{params.teacher.provider}:{params.teacher.model}",
+        },
+        "teacher_usage": usage.get("teacher"),
+        "teacher_speed": teacher_speed,
+    }
+    write_jsonl(PREDICTIONS, records)
+    write_json(OUT, reference)
+    for name, m in models.items():
+        low, high = m["ci95"]
+        print(f"{name:>8}: execution accuracy {m['execution_accuracy']:.1%} (95% CI {low:.1%}–{high:.1%}, n={m['n']})")
+
+
+if __name__ == "__main__":
+    run_stage(main, "reference")
