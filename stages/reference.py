@@ -17,7 +17,7 @@ from pathlib import Path
 
 from distill.config import load_params
 from distill.evaluation.run import evaluate_models, test_examples
-from distill.evaluation.speed import decode_speed
+from distill.evaluation.speed import gguf_latency
 from distill.inference.llamacpp import LlamaCppChat
 from distill.io import read_json, write_json, write_jsonl
 from distill.models import GGUFSource, ModelError, resolve_gguf
@@ -58,14 +58,7 @@ def main() -> None:
                 source = resolve_gguf(params.teacher.model)
             except ModelError as e:
                 raise ModelError(f"params.yaml: teacher.model: {e}") from None
-            teacher = LlamaCppChat(
-                "teacher", source, n_ctx=params.teacher.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens, slots=1
-            )
-            try:
-                teacher_speed = decode_speed(teacher, task, examples[: ev.speed_questions], few_shot=True)
-            finally:
-                teacher.close()
-            teacher_speed["bytes"] = source.path.stat().st_size if source.path else None
+            teacher_speed = gguf_latency(source, task, examples, ev, params.teacher.n_ctx, few_shot=True)
     reference = {
         "task": params.task.name,
         "n": len(examples),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from distill.config import EvaluateConfig
 from distill.examples import Example
 from distill.inference.base import ChatModel
+from distill.models import GGUFSource
 from distill.tasks.base import Task
 
 
@@ -30,3 +32,22 @@ def decode_speed(model: ChatModel, task: Task, examples: list[Example], few_shot
         "tokens": int(tokens),
         "n": len(examples),
     }
+
+
+def gguf_latency(
+    source: GGUFSource, task: Task, examples: list[Example], config: EvaluateConfig, n_ctx: int, few_shot: bool
+) -> dict:
+    """`decode_speed` of a GGUF over the first `evaluate.speed_questions` of `examples`, on a fresh
+    one-slot llama.cpp runtime with `evaluate.threads`: how the teacher and every exported GGUF
+    are timed, so their latency ratio compares like with like. Adds the file's `bytes` (None for
+    a hub file)."""
+    from distill.inference.llamacpp import LlamaCppChat
+
+    model = LlamaCppChat(
+        "timed", source, n_ctx=n_ctx, threads=config.threads, max_tokens=config.max_new_tokens, slots=1
+    )
+    try:
+        speed = decode_speed(model, task, examples[: config.speed_questions], few_shot=few_shot)
+    finally:
+        model.close()
+    return {**speed, "bytes": source.path.stat().st_size if source.path else None}

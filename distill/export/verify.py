@@ -17,7 +17,7 @@ from distill.config import EvaluateConfig, ExportConfig
 from distill.evaluation.harness import evaluate_model
 from distill.evaluation.metrics import accuracy_block, repair_fields
 from distill.evaluation.run import grade_model
-from distill.evaluation.speed import decode_speed
+from distill.evaluation.speed import gguf_latency
 from distill.examples import Example
 from distill.export.run import HF_DIR, gguf_files, read_manifest
 from distill.inference.hf import HFChat
@@ -72,7 +72,7 @@ def grade_exports(
 
     Returns (results, graded records): results hold `models.student` (the shipped GGUF's metrics
     entry), `files` (per GGUF: size, accuracy, first-answer delta against f16, speed, flag),
-    `speed` (the shipped GGUF's), `hf_check` and `red_flags`. Records of the shipped GGUF are
+    `speed` (the shipped GGUF's, `gguf_latency`), `hf_check` and `red_flags`. Records of the shipped GGUF are
     named `student`, the others by file name. Files are compared on greedy answers; with
     `evaluate.samples` > 1 the shipped GGUF is also graded on samples (pass@k), and that grading
     is its `student` entry and records."""
@@ -80,7 +80,6 @@ def grade_exports(
     manifest = read_manifest(export_dir)
     shipped = manifest["modelfile_gguf"]
     benchmarks = task.benchmark_sets(ev.limit)
-    speed_set = examples[: ev.speed_questions]
     files, records, entries, speeds = {}, [], {}, {}
     by_file: dict[str, list[dict]] = {}
     for kind, path in gguf_files(export_dir).items():
@@ -97,11 +96,7 @@ def grade_exports(
                 entries[path.name] = entry
         finally:
             model.close()
-        timed = _gguf_chat(name, path, ev, ex, slots=1)
-        try:
-            speeds[path.name] = decode_speed(timed, task, speed_set, few_shot=False)
-        finally:
-            timed.close()
+        speeds[path.name] = gguf_latency(GGUFSource(path=path), task, examples, ev, ex.n_ctx, few_shot=False)
         files[path.name] = {
             "type": kind,
             "bytes": path.stat().st_size,
