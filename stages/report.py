@@ -70,7 +70,7 @@ def main() -> None:
         generate_metrics=read_json(Path("metrics/generate.json")),
         gate_metrics=read_json(Path("metrics/teacher_gate.json")),
         timings=timings,
-        loss_curves={name: _curve(path) for name, path in LOSS_CURVES.items() if _curve(path)},
+        loss_curves={name: points for name, path in LOSS_CURVES.items() if (points := _curve(path))},
     )
     write_json("metrics/eval.json", metrics)
     write_jsonl(EVAL / "predictions.jsonl", records)

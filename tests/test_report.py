@@ -72,7 +72,7 @@ def _report():
     eval_metrics["red_flags"].append(drop)
     eval_metrics["speed"] = {
         "teacher": {"seconds_per_answer": 2.0, "bytes": 1000 * 2**20},
-        "student": {"model": "student-q4_k_m.gguf", "seconds_per_answer": 0.4},
+        "student": {"model": "student-q4_k_m.gguf", "seconds_per_answer": 0.4, "bytes": 100 * 2**20},
         "latency_ratio": 0.2,
     }
     generate_metrics = {

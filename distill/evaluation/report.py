@@ -166,11 +166,9 @@ def opening_sentence(data: ReportData) -> str | None:
             out += f" against the teacher's {teacher['seconds_per_answer']:.2f} s" + (
                 f" ({ratio:.2f}×, one question at a time)" if ratio is not None else " (one question at a time)"
             )
-        shipped = next((r for r in data.rows if r["model"] == student["model"]), None)
-        size = shipped["detail"].split(",")[0] if shipped else None
-        if size:
-            out += f", at {size}" + (
-                f" against {_mib(teacher.get('bytes'))}" if teacher and teacher.get("bytes") else ""
+        if student.get("bytes"):
+            out += f", at {_mib(student['bytes'])}" + (
+                f" against {_mib(teacher['bytes'])}" if teacher and teacher.get("bytes") else ""
             )
     data_usage = [u for stage, u in data.teacher_usage.items() if stage in ("teacher_gate", "generate")]
     if data_usage:

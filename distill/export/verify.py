@@ -34,12 +34,6 @@ def _first_answer_accuracy(summary: dict) -> float:
     return summary.get("first_answer", summary)["execution_accuracy"]
 
 
-def _gguf_chat(name: str, path: Path, ev: EvaluateConfig, ex: ExportConfig, slots: int) -> LlamaCppChat:
-    return LlamaCppChat(
-        name, GGUFSource(path=path), n_ctx=ex.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens, slots=slots
-    )
-
-
 def hf_check(
     export_dir: Path, task: Task, examples: list[Example], f16_records: list[dict], ev: EvaluateConfig
 ) -> dict:
@@ -84,7 +78,14 @@ def grade_exports(
     by_file: dict[str, list[dict]] = {}
     for kind, path in gguf_files(export_dir).items():
         name = STUDENT if path.name == shipped else path.name
-        model = _gguf_chat(name, path, ev, ex, slots=ev.batch_size)
+        model = LlamaCppChat(
+            name,
+            GGUFSource(path=path),
+            n_ctx=ex.n_ctx,
+            threads=ev.threads,
+            max_tokens=ev.max_new_tokens,
+            slots=ev.batch_size,
+        )
         try:
             shipped_benchmarks = benchmarks if name == STUDENT else None
             entry, graded = grade_model(model, ("zero_shot",), task, examples, greedy, shipped_benchmarks)
