@@ -26,8 +26,8 @@ from benchmarks.long_outputs import proposal_conversations  # noqa: E402
 from distill.config import load_params  # noqa: E402
 from distill.examples import read_examples  # noqa: E402
 from distill.inference.llamacpp import LlamaRuntime, Sampling  # noqa: E402
+from distill.layouts import RESOURCES, TEACHER_VAL, TEST  # noqa: E402
 from distill.models import resolve_gguf  # noqa: E402
-from distill.preparation import RESOURCES, TEACHER_VAL, TEST  # noqa: E402
 from distill.tasks import make_task  # noqa: E402
 
 PREPARED = Path("data/prepared")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distill.examples import Example  # noqa: E402
 from distill.io import read_jsonl_numbered  # noqa: E402
-from distill.preparation import RESOURCES  # noqa: E402
+from distill.layouts import RESOURCES  # noqa: E402
 from distill.tasks.text2sql import Text2SQLTask  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

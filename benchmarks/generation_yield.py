@@ -26,7 +26,7 @@ from distill.config import load_params  # noqa: E402
 from distill.examples import read_examples  # noqa: E402
 from distill.generation.diversity import diversity  # noqa: E402
 from distill.generation.run import generate  # noqa: E402
-from distill.preparation import RESOURCES, TEACHER_VAL, TEST  # noqa: E402
+from distill.layouts import RESOURCES, TEACHER_VAL, TEST  # noqa: E402
 from distill.tasks import make_task  # noqa: E402
 from distill.teachers import make_client  # noqa: E402
 from distill.validation.filters import validate_examples  # noqa: E402
@@ -52,7 +52,14 @@ def main() -> None:
     client = make_client(params.teacher, args.cache)
     try:
         start = time.perf_counter()
-        result = generate(params, task, read_examples(PREPARED / TEACHER_VAL), client, workspace)
+        result = generate(
+            params.generate,
+            params.evaluate.max_new_tokens,
+            task,
+            read_examples(PREPARED / TEACHER_VAL),
+            client,
+            workspace,
+        )
         seconds = time.perf_counter() - start
         usage = client.ledger.summary()
     finally:

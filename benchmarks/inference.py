@@ -28,11 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill.config import load_params  # noqa: E402
 from distill.evaluation.run import test_examples  # noqa: E402
 from distill.evaluation.speed import decode_speed  # noqa: E402
-from distill.export.run import HF_DIR, gguf_files  # noqa: E402
+from distill.export.run import gguf_files  # noqa: E402
 from distill.inference.hf import HFChat  # noqa: E402
 from distill.inference.llamacpp import LlamaCppChat  # noqa: E402
+from distill.layouts import (
+    HF_DIR,  # noqa: E402
+    RESOURCES,  # noqa: E402
+)
 from distill.models import GGUFSource, resolve_gguf  # noqa: E402
-from distill.preparation import RESOURCES  # noqa: E402
 from distill.tasks import make_task  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill.config import load_params  # noqa: E402
 from distill.examples import read_examples  # noqa: E402
 from distill.inference.llamacpp import LlamaRuntime, Sampling, load_llama  # noqa: E402
+from distill.layouts import RESOURCES, TEST  # noqa: E402
 from distill.models import resolve_gguf  # noqa: E402
-from distill.preparation import RESOURCES, TEST  # noqa: E402
 from distill.tasks import make_task  # noqa: E402
 
 PREPARED = Path("data/prepared")

@@ -28,7 +28,7 @@ from distill.config import load_params  # noqa: E402
 from distill.evaluation.harness import sampling_kwargs  # noqa: E402
 from distill.evaluation.run import test_examples  # noqa: E402
 from distill.examples import Example  # noqa: E402
-from distill.preparation import RESOURCES  # noqa: E402
+from distill.layouts import RESOURCES  # noqa: E402
 from distill.tasks import make_task  # noqa: E402
 from distill.teachers import make_client  # noqa: E402
 from distill.teachers.chat import TeacherChat  # noqa: E402

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distill.config import load_params  # noqa: E402
 from distill.examples import read_examples  # noqa: E402
+from distill.layouts import RESOURCES  # noqa: E402
 from distill.models import resolve_hf  # noqa: E402
-from distill.preparation import RESOURCES  # noqa: E402
 from distill.tasks import make_task  # noqa: E402
 from distill.training.data import tokenize_example  # noqa: E402
 from distill.training.trainer import build_trainer, lora_config  # noqa: E402
@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_ours(params, task, checkpoint, examples, work: Path) -> float:
-    trainer, _ = build_trainer(params, task, checkpoint, examples, [], work)
+    trainer, _ = build_trainer(params.train, task, checkpoint, examples, [], work)
     start = time.perf_counter()
     trainer.train()
     return time.perf_counter() - start
@@ -73,7 +73,7 @@ def run_baseline(params, task, checkpoint, examples, work: Path, micro_batch: in
         )
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     if cfg.method == "lora":
-        model = get_peft_model(model, lora_config(params))
+        model = get_peft_model(model, lora_config(params.train.lora))
     args = TrainingArguments(
         output_dir=str(work),
         learning_rate=cfg.lr,

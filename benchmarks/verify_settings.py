@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill.config import VerifyConfig, load_params  # noqa: E402
 from distill.examples import read_examples  # noqa: E402
 from distill.generation.precision import measure_label_precision  # noqa: E402
-from distill.preparation import RESOURCES, TEACHER_VAL  # noqa: E402
+from distill.layouts import RESOURCES, TEACHER_VAL  # noqa: E402
 from distill.tasks import make_task  # noqa: E402
 from distill.teachers import make_client  # noqa: E402
 
@@ -46,7 +46,7 @@ def main() -> None:
             verify = VerifyConfig(samples=int(samples), temperature=float(temperature))
             run = dataclasses.replace(params, generate=dataclasses.replace(params.generate, verify=verify))
             before, start = client.ledger.calls + client.ledger.cache_hits, time.perf_counter()
-            report = measure_label_precision(run, task, questions, client)
+            report = measure_label_precision(run.generate, run.evaluate.max_new_tokens, task, questions, client)
             spent = client.ledger.calls + client.ledger.cache_hits - before
             verified = report["by_path"]["verified"]
             print(

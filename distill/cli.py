@@ -84,8 +84,8 @@ def ask(args: argparse.Namespace) -> int:
     from distill.export.ask import exported_gguf
     from distill.export.prompt import load_prompt_spec
     from distill.inference.llamacpp import LlamaCppChat
+    from distill.layouts import RESOURCES
     from distill.models import GGUFSource
-    from distill.preparation import RESOURCES
     from distill.tasks import make_task
 
     export_dir = Path(args.export_dir)

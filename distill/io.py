@@ -11,9 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file and line."""
+from distill.errors import DataError
 
 
 @contextmanager

@@ -18,18 +18,19 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from distill.errors import ModelError
 from distill.io import atomic_path, write_text
 
+T = TypeVar("T")
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.\-*]+\.gguf)?$")
-
-
-class ModelError(RuntimeError):
-    """A model spec that cannot be resolved; the message says what to install or fix."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,15 @@ class GGUFSource:
     path: Path | None = None
     repo_id: str | None = None
     filename: str | None = None
+
+
+def resolve_param(key: str, resolve: Callable[[str], T], spec: str) -> T:
+    """`resolve(spec)` (`resolve_gguf` or `resolve_hf`) for the model that param `key` names;
+    its errors name the param: `params.yaml: teacher.model: …`."""
+    try:
+        return resolve(spec)
+    except ModelError as e:
+        raise ModelError(f"params.yaml: {key}: {e}") from None
 
 
 def resolve_gguf(spec: str) -> GGUFSource:

@@ -9,11 +9,8 @@ from pathlib import Path
 from distill.config import PrepareConfig, TaskConfig
 from distill.examples import Example, read_examples
 from distill.io import DataError, atomic_dir, write_jsonl
+from distill.layouts import RESOURCES, TEACHER_VAL, TEST
 from distill.tasks import make_task
-
-RESOURCES = "resources"
-TEACHER_VAL = "teacher_val.jsonl"
-TEST = "test.jsonl"
 
 
 def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:

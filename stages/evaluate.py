@@ -10,20 +10,13 @@ entry; the report stage merges it into metrics/eval.json) and data/eval/student_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from distill.config import load_params
 from distill.evaluation.run import test_examples
 from distill.export.verify import grade_exports
 from distill.io import write_json, write_jsonl
-from distill.preparation import RESOURCES
+from distill.layouts import EXPORT, PREPARED, RESOURCES, STUDENT_PREDICTIONS, STUDENT_RESULTS
 from distill.tasks import make_task
 from stages import run_stage
-
-PREPARED = Path("data/prepared")
-EXPORT = Path("models/export")
-OUT = Path("data/eval/student.json")
-PREDICTIONS = Path("data/eval/student_predictions.jsonl")
 
 
 def main() -> None:
@@ -31,8 +24,8 @@ def main() -> None:
     examples = test_examples(params.evaluate, PREPARED)
     with make_task(params.task, PREPARED / RESOURCES) as task:
         results, records = grade_exports(EXPORT, task, examples, params.evaluate, params.export)
-    write_jsonl(PREDICTIONS, records)
-    write_json(OUT, results)
+    write_jsonl(STUDENT_PREDICTIONS, records)
+    write_json(STUDENT_RESULTS, results)
     for name, m in results["files"].items():
         print(
             f"{name:>24}: {m['execution_accuracy']:.1%}, first answers {m['first_answer_accuracy']:.1%} "

@@ -6,22 +6,20 @@ Outputs models/base/: base-f16.gguf and base.json (its source, size and sha256).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from distill.config import load_params
 from distill.export.run import export_base
 from distill.io import atomic_dir
-from stages import resolve_student, run_stage
-
-OUT_DIR = Path("models/base")
+from distill.layouts import BASE
+from distill.models import resolve_hf, resolve_param
+from stages import run_stage
 
 
 def main() -> None:
     params = load_params()
-    checkpoint = resolve_student(params)
-    with atomic_dir(OUT_DIR) as staging:
+    checkpoint = resolve_param("student.model", resolve_hf, params.student.model)
+    with atomic_dir(BASE) as staging:
         manifest = export_base(checkpoint, staging, params.student.model)
-    print(f"export_base: {OUT_DIR / manifest['gguf']} ({manifest['bytes'] / 2**20:.1f} MiB) from {checkpoint}")
+    print(f"export_base: {BASE / manifest['gguf']} ({manifest['bytes'] / 2**20:.1f} MiB) from {checkpoint}")
 
 
 if __name__ == "__main__":

@@ -16,29 +16,26 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from distill.config import load_params
 from distill.examples import read_examples
 from distill.generation.diversity import diversity
 from distill.generation.precision import measure_label_precision
 from distill.generation.run import estimate, generate
-from distill.io import DataError, write_json, write_jsonl
-from distill.preparation import RESOURCES, TEACHER_VAL
+from distill.io import DataError, read_json, write_json, write_jsonl
+from distill.layouts import DROPPED, PREPARED, RAW, RESOURCES, SYNTHETIC, TEACHER_VAL, stage_metrics, teacher_cache
 from distill.tasks import make_task
 from distill.teachers import make_client
 from stages import run_stage
 
-PREPARED = Path("data/prepared")
-OUT_DIR = Path("data/synthetic")
-TEACHER_CACHE = Path("data/teacher_cache/generate")
-GATE_METRICS = Path("metrics/teacher_gate.json")
+TEACHER_CACHE = teacher_cache("generate")
+GATE_METRICS = stage_metrics("teacher_gate")
 
 
 def _check_gate() -> None:
     try:
-        gate = json.loads(GATE_METRICS.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        gate = read_json(GATE_METRICS)
+    except DataError:
         raise DataError(f"{GATE_METRICS}: missing or unreadable; run the teacher_gate stage first") from None
     if not gate.get("pass"):
         raise DataError(f"{GATE_METRICS}: the teacher did not pass the gate; see its failures before generating")
@@ -53,24 +50,24 @@ def main() -> bool | None:
     if not dry_run:
         _check_gate()
     pool = read_examples(PREPARED / TEACHER_VAL)
-    task = make_task(params.task, PREPARED / RESOURCES, OUT_DIR / RESOURCES)
+    task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
     client = make_client(params.teacher, TEACHER_CACHE, dry_run=dry_run)
     try:
         if dry_run:
-            print(json.dumps(estimate(params, task, pool, client), indent=2))
+            print(json.dumps(estimate(params.generate, params.evaluate.max_new_tokens, task, pool, client), indent=2))
             if params.generate.dry_run and not args.dry_run:
                 print("generate.dry_run is true: nothing was generated; set it to false to run", file=sys.stderr)
                 sys.exit(1)  # so DVC does not record an empty dataset as done
             return False  # an estimate, not a run: no wall time recorded
         start = time.perf_counter()
-        result = generate(params, task, pool, client, OUT_DIR / RESOURCES)
+        result = generate(params.generate, params.evaluate.max_new_tokens, task, pool, client, SYNTHETIC / RESOURCES)
         seconds = round(time.perf_counter() - start, 1)
         usage = client.ledger.summary()  # generation alone; the precision probe reports its own
         shapes = diversity(task, result.kept)
         precision = None
         if not result.budget_stop:
             before = (client.ledger.calls, client.ledger.cache_hits, time.perf_counter())
-            precision = measure_label_precision(params, task, pool, client)
+            precision = measure_label_precision(params.generate, params.evaluate.max_new_tokens, task, pool, client)
             precision["teacher_sequences"] = client.ledger.calls - before[0] + client.ledger.cache_hits - before[1]
             precision["seconds"] = round(time.perf_counter() - before[2], 1)
     finally:
@@ -93,7 +90,7 @@ def main() -> bool | None:
         "teacher_usage": usage,
         "seconds": seconds,
     }
-    write_json("metrics/generate.json", {**metrics, "budget_stop": result.budget_stop})
+    write_json(stage_metrics("generate"), {**metrics, "budget_stop": result.budget_stop})
     if result.budget_stop:
         print(
             f"error: {result.budget_stop}. Stopped after {usage['calls']} paid calls "
@@ -103,8 +100,8 @@ def main() -> bool | None:
             file=sys.stderr,
         )
         sys.exit(1)
-    write_jsonl(OUT_DIR / "dropped.jsonl", result.dropped)
-    write_jsonl(OUT_DIR / "raw.jsonl", [ex.to_dict() for ex in result.kept])
+    write_jsonl(SYNTHETIC / DROPPED, result.dropped)
+    write_jsonl(SYNTHETIC / RAW, [ex.to_dict() for ex in result.kept])
     print(
         f"generate: {totals['kept']} examples kept of {totals['candidates']} checked candidates "
         f"({totals['proposed']} proposed); {usage['calls']} teacher calls, {usage['cache_hits']} cached, "

@@ -6,20 +6,17 @@ metrics/prepare.json.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from distill.config import load_params
 from distill.io import write_json
+from distill.layouts import PREPARED, stage_metrics
 from distill.preparation import prepare_seeds
 from stages import run_stage
-
-OUT_DIR = Path("data/prepared")
 
 
 def main() -> None:
     params = load_params()
-    summary = prepare_seeds(params.task, params.prepare, OUT_DIR)
-    write_json("metrics/prepare.json", summary)
+    summary = prepare_seeds(params.task, params.prepare, PREPARED)
+    write_json(stage_metrics("prepare"), summary)
     print(f"prepare: {summary['teacher_val']['n']} teacher-val, {summary['test']['n']} test examples")
 
 

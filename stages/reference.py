@@ -13,51 +13,51 @@ data/eval/reference_predictions.jsonl (every graded answer).
 
 from __future__ import annotations
 
-from pathlib import Path
+from contextlib import ExitStack
 
 from distill.config import load_params
 from distill.evaluation.run import evaluate_models, test_examples
 from distill.evaluation.speed import gguf_latency
 from distill.inference.llamacpp import LlamaCppChat
 from distill.io import read_json, write_json, write_jsonl
-from distill.models import GGUFSource, ModelError, resolve_gguf
-from distill.preparation import RESOURCES
+from distill.layouts import (
+    BASE,
+    BASE_MANIFEST,
+    PREPARED,
+    REFERENCE,
+    REFERENCE_PREDICTIONS,
+    RESOURCES,
+    teacher_cache,
+)
+from distill.models import GGUFSource, resolve_gguf, resolve_param
 from distill.tasks import make_task
 from distill.teachers import make_client
 from distill.teachers.chat import TeacherChat
 from stages import run_stage
-
-PREPARED = Path("data/prepared")
-BASE_DIR = Path("models/base")
-TEACHER_CACHE = Path("data/teacher_cache/evaluate")
-OUT = Path("data/eval/reference.json")
-PREDICTIONS = Path("data/eval/reference_predictions.jsonl")
 
 
 def main() -> None:
     params = load_params()
     ev = params.evaluate
     examples = test_examples(ev, PREPARED)
-    base_gguf = BASE_DIR / read_json(BASE_DIR / "base.json")["gguf"]  # written by export_base
-    builders = {
-        "base": lambda: LlamaCppChat(
+    base_gguf = BASE / read_json(BASE / BASE_MANIFEST)["gguf"]  # written by export_base
+    with make_task(params.task, PREPARED / RESOURCES) as task, ExitStack() as loaded:
+        base = LlamaCppChat(
             "base",
             GGUFSource(path=base_gguf),
             n_ctx=params.export.n_ctx,
             threads=ev.threads,
             max_tokens=ev.max_new_tokens,
             slots=ev.batch_size,
-        ),
-        "teacher": lambda: TeacherChat("teacher", make_client(params.teacher, TEACHER_CACHE), ev.max_new_tokens),
-    }
-    with make_task(params.task, PREPARED / RESOURCES) as task:
-        models, records, usage = evaluate_models(builders, task, examples, ev)
+        )
+        loaded.callback(base.close)
+        teacher = TeacherChat("teacher", make_client(params.teacher, teacher_cache("evaluate")), ev.max_new_tokens)
+        loaded.callback(teacher.close)
+        models, records, usage = evaluate_models({"base": base, "teacher": teacher}, task, examples, ev)
+        loaded.close()  # free both before the teacher is timed on a fresh runtime
         teacher_speed = None
         if params.teacher.provider == "llamacpp":
-            try:
-                source = resolve_gguf(params.teacher.model)
-            except ModelError as e:
-                raise ModelError(f"params.yaml: teacher.model: {e}") from None
+            source = resolve_param("teacher.model", resolve_gguf, params.teacher.model)
             teacher_speed = gguf_latency(source, task, examples, ev, params.teacher.n_ctx, few_shot=True)
     reference = {
         "task": params.task.name,
@@ -70,8 +70,8 @@ def main() -> None:
         "teacher_usage": usage.get("teacher"),
         "teacher_speed": teacher_speed,
     }
-    write_jsonl(PREDICTIONS, records)
-    write_json(OUT, reference)
+    write_jsonl(REFERENCE_PREDICTIONS, records)
+    write_json(REFERENCE, reference)
     for name, m in models.items():
         low, high = m["ci95"]
         print(f"{name:>8}: execution accuracy {m['execution_accuracy']:.1%} (95% CI {low:.1%}–{high:.1%}, n={m['n']})")

@@ -15,9 +15,22 @@ from pathlib import Path
 from distill.evaluation.report import accuracy_plot_rows, build_report, render_html, render_markdown
 from distill.evaluation.run import merge_results
 from distill.io import read_json, read_jsonl_numbered, write_json, write_jsonl, write_text
-from stages import TIMINGS, run_stage
+from distill.layouts import (
+    ACCURACY_PLOT,
+    EVAL_METRICS,
+    LOSS_CURVES,
+    PREDICTIONS,
+    REFERENCE,
+    REFERENCE_PREDICTIONS,
+    REPORT_HTML,
+    REPORT_MD,
+    STUDENT_PREDICTIONS,
+    STUDENT_RESULTS,
+    stage_metrics,
+    stage_time,
+)
+from stages import run_stage
 
-EVAL = Path("data/eval")
 STAGES = (
     "prepare",
     "teacher_gate",
@@ -31,10 +44,6 @@ STAGES = (
     "evaluate",
 )
 """Every stage before the report, in pipeline order (each writes metrics/time/<stage>.json)."""
-LOSS_CURVES = {
-    "train": Path("dvclive/plots/metrics/loss.tsv"),
-    "validation": Path("dvclive/plots/metrics/eval/loss.tsv"),
-}
 
 
 def _records(path: Path) -> list[dict]:
@@ -56,31 +65,29 @@ def _test_ids(records: list[dict]) -> list[str]:
 
 
 def main() -> None:
-    reference_records = _records(EVAL / "reference_predictions.jsonl")
-    student_records = _records(EVAL / "student_predictions.jsonl")
-    records = reference_records + student_records
-    reference, student = read_json(EVAL / "reference.json"), read_json(EVAL / "student.json")
-    trained = read_json(Path("metrics/train.json"))
+    records = _records(REFERENCE_PREDICTIONS) + _records(STUDENT_PREDICTIONS)
+    reference, student = read_json(REFERENCE), read_json(STUDENT_RESULTS)
+    trained = read_json(stage_metrics("train"))
     student["model_specs"]["student"] += f", {trained['method']} + {trained['loss']}"  # under auto, which ran
     metrics = merge_results(reference, student, records, _test_ids(records))
-    timings = {s: read_json(TIMINGS / f"{s}.json")["wall_s"] for s in STAGES if (TIMINGS / f"{s}.json").is_file()}
+    timings = {s: read_json(stage_time(s))["wall_s"] for s in STAGES if stage_time(s).is_file()}
     data = build_report(
         metrics,
         records,
-        generate_metrics=read_json(Path("metrics/generate.json")),
-        gate_metrics=read_json(Path("metrics/teacher_gate.json")),
+        generate_metrics=read_json(stage_metrics("generate")),
+        gate_metrics=read_json(stage_metrics("teacher_gate")),
         timings=timings,
         loss_curves={name: points for name, path in LOSS_CURVES.items() if (points := _curve(path))},
     )
-    write_json("metrics/eval.json", metrics)
-    write_jsonl(EVAL / "predictions.jsonl", records)
-    write_text("metrics/report.md", render_markdown(data))
-    write_text("metrics/report.html", render_html(data))
-    write_json("metrics/accuracy.json", accuracy_plot_rows(data))
+    write_json(EVAL_METRICS, metrics)
+    write_jsonl(PREDICTIONS, records)
+    write_text(REPORT_MD, render_markdown(data))
+    write_text(REPORT_HTML, render_html(data))
+    write_json(ACCURACY_PLOT, accuracy_plot_rows(data))
     for name, m in metrics["models"].items():
         low, high = m["ci95"]
         print(f"{name:>8}: execution accuracy {m['execution_accuracy']:.1%} (95% CI {low:.1%}–{high:.1%}, n={m['n']})")
-    print("report: metrics/eval.json, metrics/report.md, metrics/report.html")
+    print(f"report: {EVAL_METRICS}, {REPORT_MD}, {REPORT_HTML}")
 
 
 if __name__ == "__main__":

@@ -6,20 +6,31 @@ Outputs: metrics/teacher_gate.json, data/teacher_cache/gate/ (every teacher resp
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from contextlib import closing
 
 from distill.config import load_params
 from distill.evaluation.gate import gate_message, run_gate
+from distill.evaluation.harness import Repair
+from distill.examples import read_examples
 from distill.io import write_json
+from distill.layouts import PREPARED, RESOURCES, TEACHER_VAL, stage_metrics, teacher_cache
+from distill.tasks import make_task
+from distill.teachers import make_client
+from distill.teachers.chat import TeacherChat
 from stages import run_stage
-
-PREPARED = Path("data/prepared")
-TEACHER_CACHE = Path("data/teacher_cache/gate")
 
 
 def main() -> None:
-    metrics = run_gate(load_params(), PREPARED, TEACHER_CACHE)
-    write_json("metrics/teacher_gate.json", metrics)
+    params = load_params()
+    examples = read_examples(PREPARED / TEACHER_VAL)
+    client = make_client(params.teacher, teacher_cache("gate"))
+    spec = f"{params.teacher.provider}:{params.teacher.model}"
+    with (
+        make_task(params.task, PREPARED / RESOURCES) as task,
+        closing(TeacherChat("teacher", client, params.evaluate.max_new_tokens)) as teacher,
+    ):
+        metrics = run_gate(teacher, spec, task, examples, params.gate, Repair.of(params.evaluate))
+    write_json(stage_metrics("teacher_gate"), metrics)
     message = gate_message(metrics)
     print(message, file=sys.stdout if metrics["pass"] else sys.stderr)
     if not metrics["pass"]:

@@ -9,32 +9,27 @@ train.max_length, so changing any other training param never recomputes the labe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from distill.config import load_params
 from distill.examples import read_examples
 from distill.io import atomic_dir
-from distill.preparation import RESOURCES
+from distill.layouts import PREPARED, RESOURCES, SYNTHETIC, TEACHER_LOGITS, VALIDATED
+from distill.models import resolve_hf, resolve_param
 from distill.tasks import make_task
 from distill.training.soft_labels import SPLITS, write_teacher_logits
-from stages import resolve_student, run_stage
-
-PREPARED = Path("data/prepared")
-SYNTHETIC = Path("data/synthetic")
-VALIDATED = Path("data/validated")
-OUT_DIR = Path("data/teacher_logits")
+from stages import run_stage
 
 
 def main() -> None:
     params = load_params()
     splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
-    checkpoint = resolve_student(params) if params.train.loss != "sft" else ""
-    task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
-    try:
-        with atomic_dir(OUT_DIR) as staging:
-            manifest = write_teacher_logits(params, task, splits, checkpoint, staging)
-    finally:
-        task.close()
+    checkpoint = resolve_param("student.model", resolve_hf, params.student.model) if params.train.loss != "sft" else ""
+    with (
+        make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES) as task,
+        atomic_dir(TEACHER_LOGITS) as staging,
+    ):
+        manifest = write_teacher_logits(
+            params.train, params.teacher, params.student.model, task, splits, checkpoint, staging
+        )
     if manifest["status"] == "ok":
         print(f"teacher_logits: {manifest['answer_tokens']} answer tokens scored in {manifest['seconds']}s")
     else:

@@ -13,23 +13,28 @@ from pathlib import Path
 from distill.config import ConfigError, load_params
 from distill.examples import read_examples
 from distill.io import atomic_dir, write_json
-from distill.preparation import RESOURCES
+from distill.layouts import (
+    DVCLIVE,
+    PREPARED,
+    RESOURCES,
+    SOFT_LABELS_MANIFEST,
+    STUDENT,
+    SYNTHETIC,
+    TEACHER_LOGITS,
+    VALIDATED,
+    stage_metrics,
+)
+from distill.models import resolve_hf, resolve_param
 from distill.tasks import make_task
 from distill.training.data import capped
 from distill.training.soft_labels import SPLITS, load_split, read_manifest
 from distill.training.trainer import train_student
-from stages import resolve_student, run_stage
-
-PREPARED = Path("data/prepared")
-SYNTHETIC = Path("data/synthetic")
-VALIDATED = Path("data/validated")
-TEACHER_LOGITS = Path("data/teacher_logits")
-OUT_DIR = Path("models/student")
+from stages import run_stage
 
 
 def main() -> None:
     params = load_params()
-    checkpoint = resolve_student(params)
+    checkpoint = resolve_param("student.model", resolve_hf, params.student.model)
     splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
     available = len(splits["train"])
     splits["train"] = capped(splits["train"], params.train.max_examples, params.train.seed)
@@ -42,30 +47,31 @@ def main() -> None:
             print(f"train: {note}")
         elif manifest["status"] != "ok":
             raise ConfigError(
-                f"{TEACHER_LOGITS}/manifest.json: {manifest['status']} ({manifest['reason']}), but train.loss is "
-                f"{params.train.loss}; run `dvc repro teacher_logits`"
+                f"{TEACHER_LOGITS / SOFT_LABELS_MANIFEST}: {manifest['status']} ({manifest['reason']}), "
+                f"but train.loss is {params.train.loss}; run `dvc repro teacher_logits`"
             )
         else:
             soft_labels = {
                 split: load_split(TEACHER_LOGITS, split, manifest, [ex.id for ex in examples])
                 for split, examples in splits.items()
             }
-    task = make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES)
-    try:
-        with atomic_dir(OUT_DIR) as staging, tempfile.TemporaryDirectory(prefix="distill-train-") as work:
-            metrics = train_student(
-                params,
-                task,
-                checkpoint,
-                splits["train"],
-                splits["val"],
-                staging,
-                Path(work),
-                live_dir=Path("dvclive"),
-                soft_labels=soft_labels,
-            )
-    finally:
-        task.close()
+    with (
+        make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES) as task,
+        atomic_dir(STUDENT) as staging,
+        tempfile.TemporaryDirectory(prefix="distill-train-") as work,
+    ):
+        metrics = train_student(
+            params.train,
+            params.student.model,
+            task,
+            checkpoint,
+            splits["train"],
+            splits["val"],
+            staging,
+            Path(work),
+            live_dir=DVCLIVE,
+            soft_labels=soft_labels,
+        )
     metrics["train_examples_available"] = available
     metrics["loss_param"] = params.train.loss
     metrics["loss_reason"] = note or f"train.loss is {params.train.loss}" + (
@@ -73,7 +79,7 @@ def main() -> None:
     )
     if note:
         metrics["note"] = note
-    write_json("metrics/train.json", metrics)
+    write_json(stage_metrics("train"), metrics)
     print(
         f"train ({metrics['loss']}, {metrics['method']}): {metrics['steps']} steps, train loss "
         f"{metrics['train_loss']}, best val loss {metrics['best_eval_loss']}, "

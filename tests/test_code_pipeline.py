@@ -18,7 +18,8 @@ from distill.evaluation.metrics import pass_at_k
 from distill.examples import Example, read_examples
 from distill.generation.run import generate
 from distill.inference.base import Generation
-from distill.preparation import RESOURCES, TEACHER_VAL, TEST, prepare_seeds
+from distill.layouts import RESOURCES, TEACHER_VAL, TEST
+from distill.preparation import prepare_seeds
 from distill.tasks import make_task
 from distill.tasks.code import humaneval_leak, load_humaneval
 from distill.teachers import make_client
@@ -139,7 +140,9 @@ def test_generate_and_validate_on_the_code_task(prepared_code, tmp_path):
             params = dataclasses.replace(params, teacher=dataclasses.replace(teacher, base_url=srv.base_url))
             client = make_client(params.teacher, tmp_path / "cache", progress=False)
             try:
-                result = generate(params, task, pool, client, tmp_path / "resources")
+                result = generate(
+                    params.generate, params.evaluate.max_new_tokens, task, pool, client, tmp_path / "resources"
+                )
             finally:
                 client.close()
         assert result.kept, result.dropped
@@ -165,6 +168,12 @@ class GoldModel:
         self.name = name
         self.gold = {e.input: e for e in examples}
 
+    def usage(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
     def generate(self, conversations, temperature: float = 0.0, sample_index: int = 0):
         out = []
         for messages in conversations:
@@ -178,11 +187,11 @@ class GoldModel:
 def test_evaluate_reports_pass_at_k_and_humaneval(prepared_code, tmp_path):
     params = _code_params(tmp_path, limit=3, samples=2, pass_k=(1, 2))
     examples = read_examples(prepared_code / TEST)[:3] + load_humaneval()[:3]
-    builders = {name: (lambda n=name: GoldModel(n, examples)) for name in ("base", "teacher")}
+    models = {name: GoldModel(name, examples) for name in ("base", "teacher")}
     with make_task(params.task, prepared_code / RESOURCES) as task:
         test = evaluation_run.test_examples(params.evaluate, prepared_code)
-        models, records, usage = evaluation_run.evaluate_models(builders, task, test, params.evaluate)
-    base = models["base"]
+        entries, records, usage = evaluation_run.evaluate_models(models, task, test, params.evaluate)
+    base = entries["base"]
     assert base["execution_accuracy"] == 0.5 and base["n"] == 3 and base["samples"] == 2
     assert base["pass_at_k"] == {"pass@1": 0.5, "pass@2": 1.0}
     humaneval = base["benchmarks"]["humaneval"]

@@ -21,9 +21,9 @@ from distill.export.ask import ask, exported_gguf
 from distill.export.llama_cpp import ExportError, converter_dir, quantize
 from distill.export.modelfile import chat_format, parse_modelfile
 from distill.export.prompt import load_prompt_spec, prompt_spec
-from distill.export.run import MANIFEST, MODELFILE, export_student
+from distill.export.run import export_student
 from distill.inference.base import Generation
-from distill.training.trainer import STUDENT_CARD
+from distill.layouts import EXPORT_MANIFEST, MODELFILE, STUDENT_CARD
 from tests.tiny_gguf import openai_server
 
 QUESTION = Example(
@@ -114,7 +114,7 @@ def test_export_writes_every_format(exported):
         "gguf/student-lora-f16.gguf",
         MODELFILE,
         "prompt.json",
-        MANIFEST,
+        EXPORT_MANIFEST,
     ):
         assert (out / rel).is_file(), rel
     assert manifest["gguf_types"] == ["f16", "q8_0"]
@@ -330,8 +330,9 @@ def test_ask_cli_round_trip(exported, hr_prepared, tmp_path):
 
 
 def test_the_base_is_exported_like_the_student(tiny_base, tmp_path):
-    from distill.export.run import BASE_GGUF, export_base
+    from distill.export.run import export_base
     from distill.inference.llamacpp import load_llama
+    from distill.layouts import BASE_GGUF
     from distill.models import GGUFSource
 
     manifest = export_base(tiny_base, tmp_path, "tiny")

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from distill.config import ConfigError, Params, TeacherConfig, load_params
 from distill.evaluation.gate import gate_message, run_gate
+from distill.evaluation.harness import Repair
 from distill.examples import Example, read_examples
 from distill.generation.labeling import vote
 from distill.generation.run import estimate, generate, plan_proposals
-from distill.preparation import RESOURCES, TEACHER_VAL, TEST
+from distill.layouts import RESOURCES, TEACHER_VAL, TEST
 from distill.tasks import make_task
 from distill.teachers import make_client
+from distill.teachers.chat import TeacherChat
 from distill.validation.filters import validate_examples
 
 from .conftest import REPO
@@ -35,7 +38,14 @@ def _run_generation(params, prepared: Path, workdir: Path):
     task = make_task(params.task, prepared / RESOURCES, workdir / "resources")
     client = make_client(params.teacher, workdir / "cache", progress=False)
     try:
-        result = generate(params, task, read_examples(prepared / TEACHER_VAL), client, workdir / "resources")
+        result = generate(
+            params.generate,
+            params.evaluate.max_new_tokens,
+            task,
+            read_examples(prepared / TEACHER_VAL),
+            client,
+            workdir / "resources",
+        )
     finally:
         client.close()
     return task, result
@@ -141,12 +151,20 @@ def test_self_consistency_vote(prepared_shop):
         task.close()
 
 
+def _gate(params, prepared: Path, cache: Path) -> dict:
+    examples = read_examples(prepared / TEACHER_VAL)
+    teacher = TeacherChat("teacher", make_client(params.teacher, cache), params.evaluate.max_new_tokens)
+    with make_task(params.task, prepared / RESOURCES) as task, closing(teacher):
+        return run_gate(teacher, "openai:fake", task, examples, params.gate, Repair.of(params.evaluate))
+
+
 def test_gate_passes_a_good_teacher_and_fails_a_weak_one(prepared_shop, tmp_path):
     with FakeOpenAIServer(responder=shop_teacher(REPO)) as srv:
-        good = run_gate(_params(srv.base_url), prepared_shop, tmp_path / "good")
+        good = _gate(_params(srv.base_url), prepared_shop, tmp_path / "good")
     assert good["pass"] and good["execution_accuracy"] == 1.0 and good["n"] == 29
+    assert good["teacher"] == "openai:fake" and good["teacher_usage"]["calls"] == 29
     with FakeOpenAIServer(responder=shop_teacher(REPO, wrong=True)) as srv:
-        bad = run_gate(_params(srv.base_url), prepared_shop, tmp_path / "bad")
+        bad = _gate(_params(srv.base_url), prepared_shop, tmp_path / "bad")
     assert not bad["pass"] and bad["execution_accuracy"] < 0.8
     assert len(bad["failures"]) == bad["n"] - bad["correct"]
     assert bad["ci95"][0] <= bad["execution_accuracy"] <= bad["ci95"][1]
@@ -162,10 +180,10 @@ def test_plan_and_dry_run(prepared_shop, tmp_path):
         )
         task = make_task(params.task, prepared_shop / RESOURCES)
         pool = read_examples(prepared_shop / TEACHER_VAL)
-        proposals = plan_proposals(params, task, pool)
-        assert proposals == plan_proposals(params, task, pool), "planning must be deterministic"
+        proposals = plan_proposals(params.generate, task, pool)
+        assert proposals == plan_proposals(params.generate, task, pool), "planning must be deterministic"
         client = make_client(params.teacher, tmp_path / "cache", progress=False)
-        report = estimate(params, task, pool, client)
+        report = estimate(params.generate, params.evaluate.max_new_tokens, task, pool, client)
         client.close()
         task.close()
         assert srv.attempts == 0

@@ -13,7 +13,7 @@ from distill.generation.diversity import diversity
 from distill.generation.labeling import verify
 from distill.generation.precision import measure_label_precision
 from distill.generation.run import answer_requests, checked_candidates
-from distill.preparation import RESOURCES, TEACHER_VAL
+from distill.layouts import RESOURCES, TEACHER_VAL
 from distill.tasks import make_task
 from distill.tasks.sql_structure import sql_structure
 from distill.teachers import make_client
@@ -102,8 +102,10 @@ def test_verification_keeps_only_answers_agreeing_with_the_proposal(shop_task):
 def test_answer_calls_follow_verify_for_proposals_and_the_vote_otherwise(shop_task):
     params = load_params(REPO / "params.yaml")
     g = params.generate
-    proposed = answer_requests(params, shop_task, Example("Q?", "SELECT 1", SHOP))
-    bare = answer_requests(params, shop_task, Example("Q?", "", SHOP))
+    proposed = answer_requests(
+        params.generate, params.evaluate.max_new_tokens, shop_task, Example("Q?", "SELECT 1", SHOP)
+    )
+    bare = answer_requests(params.generate, params.evaluate.max_new_tokens, shop_task, Example("Q?", "", SHOP))
     assert len(proposed) == g.verify.samples and {r.temperature for r in proposed} == {g.verify.temperature}
     assert len(bare) == g.self_consistency.samples and [r.sample_index for r in bare] == list(range(len(bare)))
 
@@ -167,7 +169,13 @@ def _probe(prepared_shop, tmp_path, wrong: bool) -> dict:
         task = make_task(params.task, prepared_shop / RESOURCES)
         client = make_client(params.teacher, tmp_path / "cache", progress=False)
         try:
-            return measure_label_precision(params, task, read_examples(prepared_shop / TEACHER_VAL), client)
+            return measure_label_precision(
+                params.generate,
+                params.evaluate.max_new_tokens,
+                task,
+                read_examples(prepared_shop / TEACHER_VAL),
+                client,
+            )
         finally:
             client.close()
             task.close()

@@ -14,7 +14,11 @@ import torch.nn.functional as F
 
 from distill.config import ConfigError
 from distill.examples import Example
-from distill.teachers.forcing import (
+from distill.layouts import STUDENT_CARD
+from distill.training.data import TokenizedExample, capped, tokenize_example
+from distill.training.kd import TEACHER_KEYS, KDCollator, kd_dataset, kd_loss
+from distill.training.soft_labels import SoftLabelSet, capture, load_split, read_manifest, write_teacher_logits
+from distill.training.teacher_forcing import (
     LlamaCppScorer,
     SoftLabelsUnavailable,
     TopK,
@@ -22,10 +26,7 @@ from distill.teachers.forcing import (
     make_scorer,
     top_k_from_logits,
 )
-from distill.training.data import TokenizedExample, capped, tokenize_example
-from distill.training.kd import TEACHER_KEYS, KDCollator, kd_dataset, kd_loss
-from distill.training.soft_labels import SoftLabelSet, capture, load_split, read_manifest, write_teacher_logits
-from distill.training.trainer import STUDENT_CARD, train_student
+from distill.training.trainer import train_student
 
 from .test_training import EXAMPLES, _params
 from .tiny_gguf import cached_tiny_gguf
@@ -120,7 +121,9 @@ def tiny_soft_labels(tiny_task, tiny_checkpoint, tmp_path):
     out.mkdir()
     params = _kd_params(tiny_checkpoint)
     splits = {"train": EXAMPLES, "val": EXAMPLES[:2]}
-    manifest = write_teacher_logits(params, tiny_task, splits, tiny_checkpoint, out)
+    manifest = write_teacher_logits(
+        params.train, params.teacher, params.student.model, tiny_task, splits, tiny_checkpoint, out
+    )
     labels = {s: load_split(out, s, manifest, [ex.id for ex in exs]) for s, exs in splits.items()}
     return params, out, labels
 
@@ -166,7 +169,8 @@ def test_the_collator_labels_the_answer_only_and_aligns_the_teacher(tiny_soft_la
 def test_a_tiny_student_learns_from_soft_labels(tiny_soft_labels, tiny_task, tiny_checkpoint, tmp_path):
     params, _, labels = tiny_soft_labels
     metrics = train_student(
-        params,
+        params.train,
+        str(tiny_checkpoint),
         tiny_task,
         tiny_checkpoint,
         EXAMPLES,
@@ -209,7 +213,15 @@ def test_a_teacher_with_another_tokenizer_is_refused_by_name(tiny_task, tiny_che
         params, teacher=dataclasses.replace(params.teacher, provider="llamacpp", model="qwen2.5-coder-1.5b-instruct")
     )
     with pytest.raises(SoftLabelsUnavailable) as err:
-        write_teacher_logits(params, tiny_task, {"train": EXAMPLES, "val": []}, tiny_checkpoint, tmp_path)
+        write_teacher_logits(
+            params.train,
+            params.teacher,
+            params.student.model,
+            tiny_task,
+            {"train": EXAMPLES, "val": []},
+            tiny_checkpoint,
+            tmp_path,
+        )
     message = str(err.value)
     assert "qwen2.5-coder-1.5b-instruct" in message and "share a tokenizer" in message
     assert "train.kd.fallback_to_sft" in message
@@ -224,7 +236,15 @@ def test_api_teachers_are_refused_and_fallback_is_explicit(tiny_task, tiny_check
     fallback = dataclasses.replace(
         api, train=dataclasses.replace(api.train, kd=dataclasses.replace(api.train.kd, fallback_to_sft=True))
     )
-    manifest = write_teacher_logits(fallback, tiny_task, {"train": EXAMPLES, "val": []}, tiny_checkpoint, tmp_path)
+    manifest = write_teacher_logits(
+        fallback.train,
+        fallback.teacher,
+        fallback.student.model,
+        tiny_task,
+        {"train": EXAMPLES, "val": []},
+        tiny_checkpoint,
+        tmp_path,
+    )
     assert manifest["status"] == "sft_fallback" and "anthropic" in manifest["reason"]
 
 
@@ -261,16 +281,22 @@ def test_auto_loss_picks_kd_with_a_scoring_teacher_and_sft_otherwise(tiny_task, 
     splits = {"train": EXAMPLES[:2], "val": []}
     for name in ("kd", "api", "other"):
         (tmp_path / name).mkdir()
-    manifest = write_teacher_logits(auto, tiny_task, splits, tiny_checkpoint, tmp_path / "kd")
+    manifest = write_teacher_logits(
+        auto.train, auto.teacher, auto.student.model, tiny_task, splits, tiny_checkpoint, tmp_path / "kd"
+    )
     assert manifest["status"] == "ok" and (tmp_path / "kd" / "train.safetensors").exists()
     api = dataclasses.replace(auto, teacher=dataclasses.replace(auto.teacher, provider="anthropic"))
-    manifest = write_teacher_logits(api, tiny_task, splits, tiny_checkpoint, tmp_path / "api")
+    manifest = write_teacher_logits(
+        api.train, api.teacher, api.student.model, tiny_task, splits, tiny_checkpoint, tmp_path / "api"
+    )
     assert manifest["status"] == "sft_fallback"
     assert manifest["reason"].startswith("train.loss auto chose sft:") and "anthropic" in manifest["reason"]
     other = dataclasses.replace(
         auto, teacher=dataclasses.replace(auto.teacher, provider="llamacpp", model="qwen2.5-coder-1.5b-instruct")
     )
-    manifest = write_teacher_logits(other, tiny_task, splits, tiny_checkpoint, tmp_path / "other")
+    manifest = write_teacher_logits(
+        other.train, other.teacher, other.student.model, tiny_task, splits, tiny_checkpoint, tmp_path / "other"
+    )
     assert manifest["status"] == "sft_fallback" and "share a tokenizer" in manifest["reason"]
     assert not (tmp_path / "other" / "train.safetensors").exists()
 

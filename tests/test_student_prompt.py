@@ -127,8 +127,10 @@ def test_soft_labels_are_stored_on_the_student_prompt_and_scored_after_the_few_s
     assert len(few_shot.input_ids) > len(student.input_ids)  # the worked examples
     out = tmp_path / "teacher_logits"
     out.mkdir()
+    params = _kd_params(tiny_checkpoint)
+    splits = {"train": [example], "val": []}
     manifest = write_teacher_logits(
-        _kd_params(tiny_checkpoint), task_with_examples, {"train": [example], "val": []}, tiny_checkpoint, out
+        params.train, params.teacher, params.student.model, task_with_examples, splits, tiny_checkpoint, out
     )
     assert manifest["status"] == "ok" and read_manifest(out)["student_prompt"] == "zero_shot"
     labels = load_split(out, "train", manifest, ["q0"])

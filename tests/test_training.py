@@ -9,8 +9,9 @@ import pytest
 
 from distill.config import ConfigError, load_params
 from distill.examples import Example
+from distill.layouts import STUDENT_CARD
 from distill.training.data import build_dataset
-from distill.training.trainer import STUDENT_CARD, sft_config, train_student
+from distill.training.trainer import sft_config, train_student
 
 from .conftest import REPO
 
@@ -22,7 +23,7 @@ EXAMPLES = [
 ]
 
 
-def _params(**train):
+def _train_config(**train):
     params = load_params(REPO / "params.yaml")
     base = {
         "method": "full",
@@ -33,12 +34,13 @@ def _params(**train):
         "warmup_ratio": 0.0,
         "max_length": 512,
     }
-    return dataclasses.replace(params, train=dataclasses.replace(params.train, **{**base, **train}))
+    return dataclasses.replace(params.train, **{**base, **train})
 
 
 def test_loss_falls_and_the_best_checkpoint_is_saved(tiny_task, tiny_checkpoint, tmp_path):
     metrics = train_student(
-        _params(),
+        _train_config(),
+        str(tiny_checkpoint),
         tiny_task,
         tiny_checkpoint,
         EXAMPLES,
@@ -59,8 +61,10 @@ def test_loss_falls_and_the_best_checkpoint_is_saved(tiny_task, tiny_checkpoint,
 
 
 def test_lora_saves_an_adapter(tiny_task, tiny_checkpoint, tmp_path):
-    params = _params(method="lora", epochs=1.0, lr=1e-3)
-    train_student(params, tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w")
+    config = _train_config(method="lora", epochs=1.0, lr=1e-3)
+    train_student(
+        config, str(tiny_checkpoint), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w"
+    )
     assert (tmp_path / "out" / "adapter_config.json").is_file()
     card = json.loads((tmp_path / "out" / STUDENT_CARD).read_text())
     assert card["method"] == "lora"
@@ -71,7 +75,7 @@ def test_labels_cover_the_completion_only(tiny_task, tiny_checkpoint, tmp_path):
     from trl import SFTTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
-    args = sft_config(_params(), tmp_path / "w", len(EXAMPLES), False, [])
+    args = sft_config(_train_config(), tmp_path / "w", len(EXAMPLES), False, [])
     trainer = SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(tiny_checkpoint),
         args=args,
@@ -96,7 +100,14 @@ def test_labels_cover_the_completion_only(tiny_task, tiny_checkpoint, tmp_path):
 def test_sequences_longer_than_max_length_are_refused(tiny_task, tiny_checkpoint, tmp_path):
     with pytest.raises(ConfigError, match="train.max_length"):
         train_student(
-            _params(max_length=40), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "out", tmp_path / "w"
+            _train_config(max_length=40),
+            str(tiny_checkpoint),
+            tiny_task,
+            tiny_checkpoint,
+            EXAMPLES,
+            [],
+            tmp_path / "out",
+            tmp_path / "w",
         )
 
 
@@ -105,7 +116,7 @@ def test_bf16_on_a_cpu_without_it_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sft, "cpu_supports_bf16", lambda: False)
     with pytest.raises(ConfigError, match="train.bf16"):
-        sft_config(_params(bf16=True), tmp_path, 4, False, [])
+        sft_config(_train_config(bf16=True), tmp_path, 4, False, [])
 
 
 def _tiny_double_model(checkpoint):
@@ -175,9 +186,9 @@ def test_the_shared_prefix_stops_before_the_first_answer():
 def test_packing_none_pads_rows(tiny_task, tiny_checkpoint, tmp_path):
     from distill.training.trainer import build_trainer
 
-    trainer, _ = build_trainer(_params(packing="none"), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "w")
+    trainer, _ = build_trainer(_train_config(packing="none"), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "w")
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     assert batch["attention_mask"].shape == batch["input_ids"].shape and batch["input_ids"].shape[0] == 2
-    trainer, _ = build_trainer(_params(), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "w2")
+    trainer, _ = build_trainer(_train_config(), tiny_task, tiny_checkpoint, EXAMPLES, [], tmp_path / "w2")
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     assert batch["attention_mask"].dim() == 4 and batch["input_ids"].shape[0] == 1

@@ -2,39 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from distill.config import Params
+from distill.config import GateConfig
 from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import repair_fields, summarize
-from distill.examples import read_examples
-from distill.preparation import RESOURCES, TEACHER_VAL
-from distill.tasks import make_task
-from distill.teachers import make_client
-from distill.teachers.chat import TeacherChat
+from distill.examples import Example
+from distill.inference.base import ChatModel
+from distill.tasks.base import Task
 
 
-def run_gate(params: Params, prepared_dir: Path, cache_dir: Path) -> dict:
-    """Grade the teacher on the teacher-validation split by execution; returns the gate metrics."""
-    examples = read_examples(Path(prepared_dir) / TEACHER_VAL)
-    task = make_task(params.task, Path(prepared_dir) / RESOURCES)
-    teacher = TeacherChat("teacher", make_client(params.teacher, cache_dir), params.evaluate.max_new_tokens)
-    try:
-        records = evaluate_model(teacher, task, examples, repair=Repair.of(params.evaluate))
-        usage = teacher.client.ledger.summary()
-    finally:
-        teacher.close()
-        task.close()
+def run_gate(
+    teacher: ChatModel, spec: str, task: Task, examples: list[Example], config: GateConfig, repair: Repair
+) -> dict:
+    """Grade `teacher` (named `spec`, `provider:model`) on the teacher-validation `examples` by
+    execution, with `repair` turns as every model gets; returns metrics/teacher_gate.json: pass
+    when execution accuracy reaches `gate.min_accuracy`, the failures, and the teacher's usage."""
+    records = evaluate_model(teacher, task, examples, repair=repair)
     summary = summarize(records)
-    threshold = params.gate.min_accuracy
+    threshold = config.min_accuracy
     return {
-        "teacher": f"{params.teacher.provider}:{params.teacher.model}",
+        "teacher": spec,
         "split": "teacher_val",
         **{k: summary[k] for k in ("execution_accuracy", "ci95", "n", "correct", "valid_rate", "by_difficulty")},
         **repair_fields(summary),
         "min_accuracy": threshold,
         "pass": summary["execution_accuracy"] >= threshold,
-        "teacher_usage": usage,
+        "teacher_usage": teacher.usage(),
         "failures": [
             {k: r[k] for k in ("id", "difficulty", "input", "gold", "prediction", "error", "repairs")}
             for r in records

@@ -6,8 +6,6 @@ report stage merges both into metrics/eval.json (`merge_results`), with the gap 
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable
 from pathlib import Path
 
 from distill.config import EvaluateConfig
@@ -17,7 +15,7 @@ from distill.evaluation.metrics import red_flags, summarize_samples
 from distill.examples import Example, read_examples
 from distill.inference.base import ChatModel
 from distill.io import DataError
-from distill.preparation import TEST
+from distill.layouts import TEST
 from distill.tasks.base import Task
 
 MODEL_ORDER = ("student", "teacher", "base")
@@ -94,31 +92,24 @@ def grade_model(
 
 
 def evaluate_models(
-    builders: dict[str, Callable[[], ChatModel]],
+    models: dict[str, ChatModel],
     task: Task,
     examples: list[Example],
     config: EvaluateConfig,
 ) -> tuple[dict[str, dict], list[dict], dict[str, dict]]:
-    """Load each model in turn (one at a time, to bound memory), grade it under its
-    `model_prompts` on `examples` and the task's benchmark sets (cut to `evaluate.limit`), and
-    close it. Returns (name → metrics entry, graded records, name → usage for models that report
-    it: a teacher's cost ledger)."""
+    """Grade each of `models` (keyed base, teacher or student) in turn under its `model_prompts`
+    on `examples` and the task's benchmark sets (cut to `evaluate.limit`). The caller built the
+    models and closes them. Returns (name → metrics entry, graded records, name → usage for the
+    models that meter it: a teacher's cost ledger)."""
     benchmarks = task.benchmark_sets(config.limit)
     prompts = model_prompts(task, examples)
-    models, records, usage = {}, [], {}
-    for name, build in builders.items():
-        model = build()
-        try:
-            models[name], graded = grade_model(model, prompts[name], task, examples, config, benchmarks)
-            if hasattr(model, "usage"):
-                usage[name] = model.usage()
-        finally:
-            if hasattr(model, "close"):
-                model.close()
-            del model
-            gc.collect()
+    entries, records, usage = {}, [], {}
+    for name, model in models.items():
+        entries[name], graded = grade_model(model, prompts[name], task, examples, config, benchmarks)
         records += graded
-    return models, records, usage
+        if (metered := model.usage()) is not None:
+            usage[name] = metered
+    return entries, records, usage
 
 
 def merge_results(reference: dict, student: dict | None, records: list[dict], ids: list[str]) -> dict:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from distill.evaluation.harness import NO_REPAIR, Repair, generate_answers
 from distill.export.llama_cpp import ExportError
 from distill.export.prompt import PromptSpec
-from distill.export.run import GGUF_DIR, MANIFEST
 from distill.inference.base import ChatModel
+from distill.io import read_json
+from distill.layouts import EXPORT_MANIFEST, GGUF_DIR, gguf_name
 from distill.tasks.base import Task
 
 
@@ -30,14 +30,14 @@ class Answer:
 def exported_gguf(export_dir: Path, name: str | None = None) -> Path:
     """An exported GGUF: `name` (a file in gguf/ or a type such as q4_k_m), else the Modelfile's."""
     export_dir = Path(export_dir)
-    manifest_path = export_dir / MANIFEST
+    manifest_path = export_dir / EXPORT_MANIFEST
     if not manifest_path.is_file():
         raise ExportError(f"{manifest_path} not found: run `dvc repro export` first")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_json(manifest_path)
     if name is None:
         name = manifest["modelfile_gguf"]
     elif name in manifest["gguf_types"]:
-        name = f"student-{name}.gguf"
+        name = gguf_name(name)
     path = export_dir / GGUF_DIR / name
     if not path.is_file():
         known = ", ".join(sorted(p.name for p in (export_dir / GGUF_DIR).glob("*.gguf")))

@@ -23,13 +23,9 @@ import tempfile
 from pathlib import Path
 
 from distill.config import QUANTIZATIONS
+from distill.errors import ExportError
 from distill.io import atomic_dir, atomic_path
 from distill.models import cache_dir
-
-
-class ExportError(RuntimeError):
-    """An export step failed; the message says which step and why."""
-
 
 # What the converters import from the llama.cpp tree; nothing else is unpacked.
 _NEEDED = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/", "gguf-py/")

@@ -3,16 +3,14 @@ the Modelfile prompt it exactly as evaluation did."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.errors import ExportError
 from distill.examples import Example
-from distill.export.llama_cpp import ExportError
-from distill.io import write_json
+from distill.io import read_json, write_json
+from distill.layouts import PROMPT_FILE
 from distill.tasks.base import Task
-
-PROMPT_FILE = "prompt.json"
 
 
 @dataclass(frozen=True)
@@ -52,5 +50,5 @@ def load_prompt_spec(folder: Path) -> PromptSpec:
     path = Path(folder) / PROMPT_FILE
     if not path.is_file():
         raise ExportError(f"{path} not found: run `dvc repro export` first")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_json(path)
     return PromptSpec(data["task"], data["prefix"], data["metadata"])

@@ -4,35 +4,34 @@ GGUF), GGUF f16 plus quantizations, an Ollama Modelfile, and the prompt opening 
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from distill.card import load_card
 from distill.config import ExportConfig
 from distill.export.llama_cpp import convert_hf, convert_lora, quantize
 from distill.export.merge import is_adapter, save_adapter, save_merged
 from distill.export.modelfile import chat_format, render_modelfile
 from distill.export.prompt import PromptSpec, save_prompt_spec
-from distill.io import write_json, write_text
-
-HF_DIR = "hf"
-LORA_DIR = "lora"
-GGUF_DIR = "gguf"
-MODELFILE = "Modelfile"
-MANIFEST = "export.json"
-BASE_GGUF = "base-f16.gguf"
-BASE_MANIFEST = "base.json"
-
-
-def gguf_name(kind: str) -> str:
-    return f"student-{kind}.gguf"
+from distill.io import read_json, write_json, write_text
+from distill.layouts import (
+    BASE_GGUF,
+    BASE_MANIFEST,
+    EXPORT_MANIFEST,
+    GGUF_DIR,
+    HF_DIR,
+    LORA_DIR,
+    LORA_GGUF,
+    MODELFILE,
+    gguf_name,
+)
 
 
 def read_manifest(export_dir: Path) -> dict:
     """The export stage's manifest (export.json): what was written, the GGUF types, the Modelfile's GGUF."""
-    return json.loads((Path(export_dir) / MANIFEST).read_text(encoding="utf-8"))
+    return read_json(Path(export_dir) / EXPORT_MANIFEST)
 
 
 def gguf_files(export_dir: Path) -> dict[str, Path]:
@@ -66,7 +65,6 @@ def export_student(student_dir: Path, spec: PromptSpec, config: ExportConfig, nu
     """Write every export format into `out_dir` (a staging folder); returns the manifest.
     `num_predict` is the answer-length cap evaluation used, written into the Modelfile."""
     from distill.models import resolve_hf
-    from distill.training.trainer import load_card
 
     out_dir = Path(out_dir)
     base_model = load_card(student_dir)["base_model"]
@@ -80,7 +78,7 @@ def export_student(student_dir: Path, spec: PromptSpec, config: ExportConfig, nu
     if adapter:
         bar.set_postfix_str("lora adapter")
         save_adapter(student_dir, out_dir / LORA_DIR)
-        convert_lora(out_dir / LORA_DIR, Path(resolve_hf(base_model)), out_dir / GGUF_DIR / "student-lora-f16.gguf")
+        convert_lora(out_dir / LORA_DIR, Path(resolve_hf(base_model)), out_dir / GGUF_DIR / LORA_GGUF)
         bar.update()
     bar.set_postfix_str("gguf f16")
     f16 = convert_hf(hf_dir, out_dir / GGUF_DIR / gguf_name("f16"))
@@ -114,5 +112,5 @@ def export_student(student_dir: Path, spec: PromptSpec, config: ExportConfig, nu
             if p.suffix in (".gguf", ".safetensors")
         },
     }
-    write_json(out_dir / MANIFEST, manifest)
+    write_json(out_dir / EXPORT_MANIFEST, manifest)
     return manifest

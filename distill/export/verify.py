@@ -10,7 +10,6 @@ first `evaluate.hf_check_questions`, to show that merging and conversion lose no
 from __future__ import annotations
 
 import dataclasses
-import gc
 from pathlib import Path
 
 from distill.config import EvaluateConfig, ExportConfig
@@ -19,9 +18,10 @@ from distill.evaluation.metrics import accuracy_block, repair_fields
 from distill.evaluation.run import grade_model
 from distill.evaluation.speed import gguf_latency
 from distill.examples import Example
-from distill.export.run import HF_DIR, gguf_files, read_manifest
+from distill.export.run import gguf_files, read_manifest
 from distill.inference.hf import HFChat
 from distill.inference.llamacpp import LlamaCppChat
+from distill.layouts import HF_DIR
 from distill.models import GGUFSource
 from distill.tasks.base import Task
 
@@ -44,8 +44,7 @@ def hf_check(
     try:
         records = evaluate_model(hf, task, examples, few_shot=False)
     finally:
-        del hf
-        gc.collect()
+        hf.close()
     f16_first = [r["first_output"] if r.get("repairs") else r["raw_output"] for r in f16_records]
     return {
         "n": len(examples),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter, defaultdict
 
-from distill.config import Params
+from distill.config import GenerateConfig
 from distill.evaluation.metrics import wilson_interval
 from distill.examples import Example
 from distill.generation.run import label_candidates
@@ -36,15 +36,17 @@ def _rate(correct: int, n: int) -> dict:
     }
 
 
-def measure_label_precision(params: Params, task: Task, questions: list[Example], client: TeacherClient) -> dict:
+def measure_label_precision(
+    config: GenerateConfig, answer_tokens: int, task: Task, questions: list[Example], client: TeacherClient
+) -> dict:
     """Run the labeling path on `questions` (gold answers hidden) and grade what it keeps."""
     bare = [dataclasses.replace(q, output="", metadata={**q.metadata, "kind": "probe"}) for q in questions]
     proposals = client.run(
         [
             TeacherRequest(
                 tuple(task.messages(b)),
-                temperature=params.generate.temperature,
-                max_tokens=params.evaluate.max_new_tokens,
+                temperature=config.temperature,
+                max_tokens=answer_tokens,
                 sample_index=0,
             )
             for b in bare
@@ -63,7 +65,9 @@ def measure_label_precision(params: Params, task: Task, questions: list[Example]
             continue  # generation drops such a candidate before any answer; so does the probe
         candidates.append(with_proposal if proposed else candidate)
         golds.append(question)
-    kept = label_candidates(params, task, candidates, client, defaultdict(Counter), [], desc="label precision: answer")
+    kept = label_candidates(
+        config, answer_tokens, task, candidates, client, defaultdict(Counter), [], desc="label precision: answer"
+    )
     by_path: dict[str, list[int]] = {"verified": [0, 0], "voted": [0, 0]}
     gold_of = {id(c): g for c, g in zip(candidates, golds, strict=True)}
     for cand, output, _ in kept:

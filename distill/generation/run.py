@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import ConfigError, Params
+from distill.config import ConfigError, GenerateConfig
 from distill.examples import Example
 from distill.generation.labeling import Vote, verify, vote
 from distill.tasks.base import Task
@@ -41,10 +41,9 @@ class Proposal:
     request: TeacherRequest
 
 
-def plan_proposals(params: Params, task: Task, pool: list[Example]) -> list[Proposal]:
+def plan_proposals(cfg: GenerateConfig, task: Task, pool: list[Example]) -> list[Proposal]:
     """Proposal calls per kind from `generate.mix` and `generate.target_examples`, deterministic
     for `generate.seed`, so a re-run asks exactly the same (cached) questions."""
-    cfg = params.generate
     mix = {k: v for k, v in dataclasses.asdict(cfg.mix).items() if v > 0}
     unsupported = sorted(set(mix) - set(task.generation_kinds))
     if unsupported:
@@ -67,13 +66,14 @@ def plan_proposals(params: Params, task: Task, pool: list[Example]) -> list[Prop
     return proposals
 
 
-def answer_requests(params: Params, task: Task, candidate: Example) -> list[TeacherRequest]:
+def answer_requests(config: GenerateConfig, answer_tokens: int, task: Task, candidate: Example) -> list[TeacherRequest]:
     """The answer calls a candidate gets: verification samples when it has a proposal, vote
-    samples when it has none. Sample i is seeded with i."""
-    cfg = params.generate.verify if candidate.output else params.generate.self_consistency
+    samples when it has none, each up to `answer_tokens` (`evaluate.max_new_tokens`, the length
+    every model answers in). Sample i is seeded with i."""
+    cfg = config.verify if candidate.output else config.self_consistency
     messages = tuple(task.messages(candidate))
     return [
-        TeacherRequest(messages, temperature=cfg.temperature, max_tokens=params.evaluate.max_new_tokens, sample_index=i)
+        TeacherRequest(messages, temperature=cfg.temperature, max_tokens=answer_tokens, sample_index=i)
         for i in range(cfg.samples)
     ]
 
@@ -151,7 +151,8 @@ def checked_candidates(
 
 
 def label_candidates(
-    params: Params,
+    config: GenerateConfig,
+    answer_tokens: int,
     task: Task,
     candidates: list[Example],
     client: TeacherClient,
@@ -161,7 +162,7 @@ def label_candidates(
 ) -> list[tuple[Example, str, Vote]]:
     """Answer every candidate and label it; returns (candidate, label, vote) for the kept ones,
     in candidate order. The progress bar shows the pairs kept so far."""
-    plans = [answer_requests(params, task, cand) for cand in candidates]
+    plans = [answer_requests(config, answer_tokens, task, cand) for cand in candidates]
     owner = [i for i, plan in enumerate(plans) for _ in plan]
     texts: list[list[str | None]] = [[None] * len(plan) for plan in plans]
     errors: dict[int, str] = {}
@@ -200,15 +201,22 @@ def label_candidates(
 
 
 def generate(
-    params: Params, task: Task, pool: list[Example], client: TeacherClient, workspace: Path
+    config: GenerateConfig,
+    answer_tokens: int,
+    task: Task,
+    pool: list[Example],
+    client: TeacherClient,
+    workspace: Path,
 ) -> GenerationResult:
-    proposals = plan_proposals(params, task, pool)
+    """Propose, check and label (the steps above) from the seed `pool`; invented resources (new
+    databases) go to `workspace`. Answers are up to `answer_tokens` long."""
+    proposals = plan_proposals(config, task, pool)
     counts: dict[str, Counter] = defaultdict(Counter)
     dropped: list[dict] = []
     results = client.run([p.request for p in proposals], desc="generate: propose")
     candidates = checked_candidates(task, proposals, results, pool, workspace, counts, dropped)
     kept: list[Example] = []
-    for cand, output, decision in label_candidates(params, task, candidates, client, counts, dropped):
+    for cand, output, decision in label_candidates(config, answer_tokens, task, candidates, client, counts, dropped):
         shape = task.structure(output, cand)
         meta = {
             **cand.metadata,
@@ -221,17 +229,19 @@ def generate(
     return GenerationResult(kept, dropped, {k: dict(v) for k, v in sorted(counts.items())}, client.budget_stop)
 
 
-def estimate(params: Params, task: Task, pool: list[Example], client: TeacherClient) -> dict:
+def estimate(
+    config: GenerateConfig, answer_tokens: int, task: Task, pool: list[Example], client: TeacherClient
+) -> dict:
     """Dry run: the proposal calls exactly; the answer calls as if every asked-for candidate came
     back and passed the checks (an upper bound), each kind with its own answer count (verify or
     vote samples), using a seed's prompt as the typical size. Nothing is called."""
-    proposals = plan_proposals(params, task, pool)
+    proposals = plan_proposals(config, task, pool)
     propose = client.estimate([p.request for p in proposals])
     answers = {"calls": 0, "cached": 0, "input_tokens": 0, "output_tokens_max": 0, "usd_max": 0.0}
     bare = dataclasses.replace(pool[0], output="")
     for proposal in proposals:
         typical = pool[0] if proposal.kind != "direct" else bare
-        one = client.estimate(answer_requests(params, task, typical))
+        one = client.estimate(answer_requests(config, answer_tokens, task, typical))
         for key in answers:
             answers[key] += one[key] * proposal.count
     answers["usd_max"] = round(answers["usd_max"], 4)

@@ -26,3 +26,12 @@ class ChatModel(Protocol):
         """Answers, one per conversation, in order: greedy, or with temperature > 0 sampled and
         seeded by `sample_index` (so sample i is reproducible, for pass@k)."""
         ...
+
+    def usage(self) -> dict | None:
+        """What answering cost, where it is metered (a teacher's ledger summary: calls, cache hits,
+        tokens, USD, seconds); None for a local model."""
+        ...
+
+    def close(self) -> None:
+        """Free the weights and threads; the model answers nothing after it."""
+        ...

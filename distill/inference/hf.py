@@ -10,6 +10,7 @@ row sees exactly the positions it would see alone.
 from __future__ import annotations
 
 import copy
+import gc
 import time
 from pathlib import Path
 
@@ -35,8 +36,8 @@ def load_causal_lm(checkpoint: str):
     if (folder / "adapter_config.json").is_file():
         from peft import PeftModel
 
+        from distill.card import load_card
         from distill.models import resolve_hf
-        from distill.training.trainer import load_card
 
         # The card names the base by its spec (an alias), so the folder works on any machine.
         base = AutoModelForCausalLM.from_pretrained(resolve_hf(load_card(folder)["base_model"]), dtype=torch.float32)
@@ -126,6 +127,13 @@ class HFChat:
             Generation(text=t, seconds=per_item, tokens=self._answer_length(a.tolist()))
             for t, a in zip(texts, answers, strict=True)
         ]
+
+    def usage(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.model = self._prefix_cache = None
+        gc.collect()
 
     def _answer_length(self, ids: list[int]) -> int:
         """Tokens the model generated: up to and including its end-of-sequence token (the rest of

@@ -548,5 +548,8 @@ class LlamaCppChat:
         per_item = (time.perf_counter() - start) / max(1, len(conversations))
         return [Generation(text=c.text, seconds=per_item, tokens=c.completion_tokens) for c in done]
 
+    def usage(self) -> None:
+        return None
+
     def close(self) -> None:
         self.runtime.close()

@@ -25,7 +25,8 @@ from distill.io import DataError, write_json
 from distill.sandbox import SandboxResult, run_python
 from distill.tasks import code_generation as gen
 from distill.tasks.base import Problem, Score, Task
-from distill.tasks.reply import fenced_blocks, final_answer
+from distill.tasks.code_extract import extract_code, parses
+from distill.tasks.reply import final_answer
 
 SYSTEM_PROMPT = """You are an expert Python programmer. Complete the Python function the user gives you.
 - Reply with the complete function (its signature and body, and any imports or helper functions it needs) \
@@ -37,48 +38,6 @@ USER_PROMPT = "Complete this function:\n```python\n{prompt}```"
 
 HUMANEVAL_LEAKAGE_SIMILARITY = 0.6
 """A seed prompt at least this similar (difflib ratio, normalized) to a HumanEval prompt is a copy."""
-
-_CODE_START = re.compile(r"^(?:def |async def |class |import |from |@)", re.MULTILINE)
-
-
-# -- extraction and static checks ------------------------------------------------------------------
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
-def _longest_parsing_prefix(text: str) -> str:
-    """Drop trailing lines (prose after the code) until what is left parses."""
-    lines = text.rstrip().splitlines()
-    for end in range(len(lines), 0, -1):
-        candidate = "\n".join(lines[:end]).rstrip()
-        if _parses(candidate):
-            return candidate
-    return text.strip()
-
-
-def extract_code(text: str) -> str:
-    """The Python code in model text: the first fenced block that parses (python fences first),
-    else the text from the first `def`/`import`/`class` line, with trailing prose dropped.
-    Reasoning blocks (`<think>…</think>`) are removed first; an unclosed one means no answer ("")."""
-    answer = final_answer(text)
-    if answer is None:
-        return ""
-    text = answer
-    fences = fenced_blocks(text)
-    if fences:
-        python = [body for lang, body in fences if lang in ("python", "py", "python3")]
-        bodies = python or [body for _, body in fences]
-        return next((b.strip("\n") for b in bodies if _parses(b)), bodies[0].strip("\n"))
-    if _parses(text) and text.strip():
-        return text.strip("\n")
-    start = _CODE_START.search(text)
-    if start is None:
-        return text.strip("\n")  # maybe a bare function body (completion style); see `program`
-    return _longest_parsing_prefix(text[start.start() :])
 
 
 def find_function(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -350,7 +309,7 @@ class CodeTask(Task):
     def rank(self, output: str, example: Example) -> tuple:
         """The seed document's order among agreeing answers: syntax, tests, then shorter, then documented."""
         code = self.program(output, example)
-        syntax = _parses(code)
+        syntax = parses(code)
         passes = self.run_tests(code, example).passed
         documented = '"""' in code or "'''" in code or any(line.strip().startswith("#") for line in code.splitlines())
         return (syntax, passes, -len(code.strip().splitlines()), documented)

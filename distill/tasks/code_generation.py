@@ -17,6 +17,7 @@ import textwrap
 
 from distill.examples import DIFFICULTIES, Example
 from distill.tasks.base import json_objects
+from distill.tasks.code_extract import extract_code
 
 KINDS = ("novel", "paraphrase", "complexity", "schema_substitution", "direct")
 """For code, schema_substitution means: the seed's algorithmic pattern in another domain."""
@@ -231,8 +232,6 @@ def example_from_task(obj: dict, kind: str, seed: Example, parse: str = "json") 
 def raw_fallback(text: str, kind: str, seed: Example) -> list[Example]:
     """The seed document's fallback for a response that is not JSON: keep the raw response, and
     take its first documented function as the task, with the docstring's examples as tests."""
-    from distill.tasks.code import extract_code
-
     code = extract_code(text)
     fn = _function(code)
     doc = ast.get_docstring(fn) if fn else None

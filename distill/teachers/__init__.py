@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.config import TeacherConfig
+from distill.errors import ConfigError
 from distill.models import ModelError, resolve_gguf, resolve_hf
 from distill.teachers.base import Teacher, TeacherError, TeacherRequest, TeacherResponse
 from distill.teachers.cache import TeacherCache
@@ -34,15 +35,16 @@ def make_teacher(config: TeacherConfig) -> Teacher:
     """The provider named by `teacher.provider`, ready to call. Errors name the param."""
     from distill.teachers import providers
 
+    if config.provider == "llamacpp":
+        from distill.inference.llamacpp import MAX_SEQUENCES
+
+        if config.concurrency >= MAX_SEQUENCES:
+            raise ConfigError(
+                f"params.yaml: teacher.concurrency: the llamacpp teacher decodes at most {MAX_SEQUENCES - 1} "
+                f"sequences per step (llama.cpp's sequence limit), got {config.concurrency}"
+            )
     try:
         if config.provider == "llamacpp":
-            from distill.inference.llamacpp import MAX_SEQUENCES
-
-            if config.concurrency >= MAX_SEQUENCES:
-                raise ModelError(
-                    f"params.yaml: teacher.concurrency: the llamacpp teacher decodes at most {MAX_SEQUENCES - 1} "
-                    f"sequences per step (llama.cpp's sequence limit), got {config.concurrency}"
-                )
             return providers.LlamaCppTeacher(
                 config.model, resolve_gguf(config.model), config.n_ctx, config.threads, slots=config.concurrency
             )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from distill.errors import TeacherError
+
 
 @dataclass(frozen=True)
 class TeacherRequest:
@@ -55,10 +57,6 @@ class TeacherResponse:
                 TokenLogprobs(t["token"], t["logprob"], [tuple(x) for x in t.get("top", [])]) for t in data["logprobs"]
             ]
         return cls(**data)
-
-
-class TeacherError(RuntimeError):
-    """A call that failed for good (bad request, auth, retries exhausted); the message says why."""
 
 
 class TransientTeacherError(TeacherError):

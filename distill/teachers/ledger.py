@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from distill.errors import BudgetExceeded
 from distill.teachers.base import TeacherRequest, TeacherResponse
 
 # USD per million (input, output) tokens, list prices as of 2026; params override them.
@@ -28,10 +29,6 @@ KNOWN_PRICES: dict[str, tuple[float, float]] = {
 # Anthropic bills cache writes at 1.25x and cache reads at 0.1x the input price.
 CACHE_WRITE_FACTOR = 1.25
 CACHE_READ_FACTOR = 0.1
-
-
-class BudgetExceeded(RuntimeError):
-    """The next call could take spend past `teacher.budget_usd`."""
 
 
 def known_price(model: str) -> tuple[float, float] | None:

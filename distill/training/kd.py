@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from trl import SFTTrainer
 
-from distill.teachers.forcing import TAIL_FLOOR
 from distill.training.packing import IGNORE, pack, packed_inputs
 from distill.training.soft_labels import SoftLabelSet
+from distill.training.teacher_forcing import TAIL_FLOOR
 
 TEACHER_KEYS = ("teacher_ids", "teacher_logprobs", "teacher_tail")
 

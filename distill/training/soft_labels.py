@@ -12,18 +12,21 @@ Layout of `data/teacher_logits/`:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Required, TypedDict
 
 import numpy as np
 
-from distill.config import ConfigError
-from distill.teachers.forcing import Scorer, SoftLabelsUnavailable, TopK
+from distill.config import ConfigError, TeacherConfig, TrainConfig
+from distill.examples import Example
+from distill.io import read_json, write_json
+from distill.layouts import SOFT_LABELS_MANIFEST
+from distill.tasks.base import Task
 from distill.training.data import TokenizedExample
+from distill.training.teacher_forcing import Scorer, SoftLabelsUnavailable, TopK
 
-MANIFEST = "manifest.json"
 STUDENT_PROMPT = "zero_shot"
 """The prompt the stored sequences are built with (`Task.student_messages`); the manifest records
 it, so labels stored under another prompt are refused rather than trained on."""
@@ -126,22 +129,36 @@ def save_split(out_dir: Path, split: str, labels: SoftLabelSet) -> None:
     save_file(arrays, str(out_dir / f"{split}.safetensors"))
 
 
-def write_manifest(out_dir: Path, status: str, reason: str, **info) -> dict:
-    from distill.io import write_json
+SoftLabelStatus = Literal["ok", "skipped", "sft_fallback"]
+"""ok: labels stored; skipped: train.loss is sft; sft_fallback: the teacher cannot give soft
+labels and train.loss auto (or train.kd.fallback_to_sft) chose SFT."""
 
-    manifest = {"status": status, "reason": reason, **info}
-    write_json(out_dir / MANIFEST, manifest)
+
+class SoftLabelManifest(TypedDict, total=False):
+    status: Required[SoftLabelStatus]
+    reason: Required[str]
+    """Why it was skipped or fell back; empty when ok."""
+    teacher: Required[str]
+    student: Required[str]
+    top_k: Required[int]
+    splits: dict[str, list[str]]
+    """ok only: the example ids per split, in stored order."""
+    student_prompt: str
+    answer_tokens: dict[str, int]
+    seconds: float
+
+
+def write_manifest(out_dir: Path, status: SoftLabelStatus, reason: str, **info) -> SoftLabelManifest:
+    manifest: SoftLabelManifest = {"status": status, "reason": reason, **info}
+    write_json(out_dir / SOFT_LABELS_MANIFEST, manifest)
     return manifest
 
 
-def read_manifest(folder: Path) -> dict:
-    path = Path(folder) / MANIFEST
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: missing; run `dvc repro teacher_logits` before training with train.loss: kd"
-        ) from None
+def read_manifest(folder: Path) -> SoftLabelManifest:
+    path = Path(folder) / SOFT_LABELS_MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; run `dvc repro teacher_logits` before training with train.loss: kd")
+    return read_json(path)
 
 
 def load_split(folder: Path, split: str, manifest: dict, expected_ids: list[str]) -> SoftLabelSet:
@@ -151,7 +168,7 @@ def load_split(folder: Path, split: str, manifest: dict, expected_ids: list[str]
 
     if manifest.get("student_prompt") != STUDENT_PROMPT:
         raise ConfigError(
-            f"{folder}/{MANIFEST}: the soft labels were stored for another student prompt "
+            f"{folder}/{SOFT_LABELS_MANIFEST}: the soft labels were stored for another student prompt "
             f"({manifest.get('student_prompt', 'the few-shot one')}); run `dvc repro teacher_logits`"
         )
     ids = manifest["splits"][split]
@@ -165,17 +182,24 @@ def load_split(folder: Path, split: str, manifest: dict, expected_ids: list[str]
     return labels if ids == expected_ids else labels.select(expected_ids)
 
 
-def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: Path) -> dict:
-    """The teacher_logits stage's work: skip when train.loss is sft; check that teacher and
-    student share a tokenizer (cheap, before the teacher's weights load); then score every split.
-    Returns the manifest."""
+def write_teacher_logits(
+    cfg: TrainConfig,
+    teacher: TeacherConfig,
+    student_model: str,
+    task: Task,
+    splits: dict[str, list[Example]],
+    checkpoint: str,
+    out_dir: Path,
+) -> SoftLabelManifest:
+    """The teacher_logits stage's work: skip when train.loss is sft; check that the teacher and
+    the student (`checkpoint`, from the spec `student_model`) share a tokenizer (cheap, before the
+    teacher's weights load); then score every split into `out_dir`. Returns the manifest."""
     from transformers import AutoTokenizer
 
-    from distill.teachers.forcing import check_shared_tokenizer, make_scorer
     from distill.training.data import check_lengths, tokenize_example
+    from distill.training.teacher_forcing import check_shared_tokenizer, make_scorer
 
-    cfg = params.train
-    info = {"teacher": params.teacher.model, "student": params.student.model, "top_k": cfg.kd.top_k}
+    info = {"teacher": teacher.model, "student": student_model, "top_k": cfg.kd.top_k}
     if cfg.loss == "sft":
         return write_manifest(out_dir, "skipped", "train.loss is sft", **info)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
@@ -190,9 +214,9 @@ def write_teacher_logits(params, task, splits: dict, checkpoint: str, out_dir: P
         for split, seqs in sequences.items():
             check_aligned(seqs, scored[split])
         # The teacher's context is its own (teacher.n_ctx); the scorer refuses a longer sequence.
-        scorer = make_scorer(params.teacher, n_ctx=cfg.max_length)
+        scorer = make_scorer(teacher, n_ctx=cfg.max_length)
         try:
-            check_shared_tokenizer(scorer, params.student.model, tokenizer, [s for v in scored.values() for s in v])
+            check_shared_tokenizer(scorer, student_model, tokenizer, [s for v in scored.values() for s in v])
         except SoftLabelsUnavailable:
             scorer.close()
             raise

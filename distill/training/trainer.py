@@ -4,20 +4,16 @@ checkpoint by val loss; logged through dvclive."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
 
-from distill.config import ConfigError, Params
+from distill.card import write_card
+from distill.config import ConfigError, LoraConfig, TrainConfig
 from distill.examples import Example
-from distill.io import write_json
 from distill.tasks.base import Task
 from distill.training.data import build_dataset, check_lengths, tokenize_example
 from distill.training.soft_labels import SoftLabelSet
-
-STUDENT_CARD = "distill_student.json"
-"""Written beside the trained weights: what they are and how to load them."""
 
 
 def cpu_supports_bf16() -> bool:
@@ -26,24 +22,23 @@ def cpu_supports_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def lora_config(params: Params):
-    from peft import LoraConfig
+def lora_config(cfg: LoraConfig):
+    """peft's LoraConfig from `train.lora`."""
+    import peft
 
-    cfg = params.train.lora
     targets = cfg.target_modules if cfg.target_modules == "all-linear" else cfg.target_modules.split(",")
-    return LoraConfig(
+    return peft.LoraConfig(
         r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets, task_type="CAUSAL_LM"
     )
 
 
 def sft_config(
-    params: Params, work_dir: Path, n_train: int, has_eval: bool, report_to: list[str], pretokenized: bool = False
+    cfg: TrainConfig, work_dir: Path, n_train: int, has_eval: bool, report_to: list[str], pretokenized: bool = False
 ):
     """`pretokenized`: KD batches come from our own collator, with the teacher's labels in extra
     columns that trl must neither re-tokenize nor drop."""
     from trl import SFTConfig
 
-    cfg = params.train
     if cfg.bf16 and not cpu_supports_bf16():
         raise ConfigError("params.yaml: train.bf16: this CPU has no bf16 support; set it to false")
     steps = math.ceil(math.ceil(n_train / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
@@ -82,7 +77,7 @@ def sft_config(
 
 
 def build_trainer(
-    params: Params,
+    cfg: TrainConfig,
     task: Task,
     checkpoint: str,
     train: list[Example],
@@ -98,19 +93,18 @@ def build_trainer(
 
     if not train:
         raise ConfigError("no training examples: data/validated/train.jsonl is empty (raise generate.target_examples)")
-    cfg = params.train
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     check_lengths([tokenize_example(tokenizer, task, ex) for ex in train + val], cfg.max_length)
     kd = soft_labels is not None
-    args = sft_config(params, work_dir, len(train), bool(val), [], pretokenized=kd)
+    args = sft_config(cfg, work_dir, len(train), bool(val), [], pretokenized=kd)
     common = dict(
         model=model,
         args=args,
         processing_class=tokenizer,
-        peft_config=lora_config(params) if cfg.method == "lora" else None,
+        peft_config=lora_config(cfg.lora) if cfg.method == "lora" else None,
         callbacks=_live_callbacks(live_dir),
     )
     if kd:
@@ -141,7 +135,8 @@ def build_trainer(
 
 
 def train_student(
-    params: Params,
+    cfg: TrainConfig,
+    base_model: str,
     task: Task,
     checkpoint: str,
     train: list[Example],
@@ -151,12 +146,12 @@ def train_student(
     live_dir: Path | None = None,
     soft_labels: dict[str, SoftLabelSet] | None = None,
 ) -> dict:
-    """Train the student on `train` (selecting the best epoch on `val`) and save it to `out_dir`:
-    a peft adapter for LoRA, full weights otherwise, plus the tokenizer and a student card.
-    With `soft_labels` (per split) the loss is KD, otherwise SFT."""
-    cfg = params.train
+    """Train the student `checkpoint` (from the spec `base_model`, `student.model`) on `train`
+    (selecting the best epoch on `val`) and save it to `out_dir`: a peft adapter for LoRA, full
+    weights otherwise, plus the tokenizer and a student card. With `soft_labels` (per split) the
+    loss is KD, otherwise SFT. Returns metrics/train.json's training fields."""
     kd = soft_labels is not None
-    trainer, tokenizer = build_trainer(params, task, checkpoint, train, val, work_dir, live_dir, soft_labels)
+    trainer, tokenizer = build_trainer(cfg, task, checkpoint, train, val, work_dir, live_dir, soft_labels)
     start = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - start
@@ -166,8 +161,7 @@ def train_student(
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     best = trainer.state.best_metric
     loss_name = "kd" if kd else "sft"
-    card = {"base_model": params.student.model, "checkpoint": checkpoint, "method": cfg.method, "loss": loss_name}
-    write_json(Path(out_dir) / STUDENT_CARD, card)
+    write_card(out_dir, {"base_model": base_model, "checkpoint": checkpoint, "method": cfg.method, "loss": loss_name})
     return {
         "method": cfg.method,
         "loss": loss_name,
@@ -198,7 +192,3 @@ def _live_callbacks(live_dir: Path | None) -> list:
     # dvcyaml=False: dvc.yaml already declares these metrics and plots; by default dvclive
     # would rewrite it on every run.
     return [DVCLiveCallback(live=Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False))]
-
-
-def load_card(student_dir: Path) -> dict:
-    return json.loads((Path(student_dir) / STUDENT_CARD).read_text(encoding="utf-8"))

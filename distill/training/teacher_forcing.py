@@ -15,22 +15,14 @@ from typing import Protocol
 
 import numpy as np
 
-from distill.config import ConfigError, TeacherConfig
-from distill.models import ModelError, resolve_gguf, resolve_hf
+from distill.config import TeacherConfig
+from distill.errors import ConfigError, SoftLabelsUnavailable
+from distill.models import resolve_gguf, resolve_hf, resolve_param
 
 SCORING_PROVIDERS = ("llamacpp", "hf")
 TAIL_FLOOR = math.log(1e-12)
 """The smallest tail log-mass stored (and used for the student): a top-k covering the whole
 distribution leaves log(0), which no loss can compare."""
-
-
-class SoftLabelsUnavailable(ConfigError):
-    """This teacher cannot give soft labels for this student; the message says why and what to do,
-    `why` only the reason (what `train.loss: auto` records when it falls back to SFT)."""
-
-    def __init__(self, why: str, advice: str = ""):
-        super().__init__(f"params.yaml: train.loss: kd {why}{advice}")
-        self.why = why
 
 
 @dataclass(frozen=True)
@@ -154,12 +146,10 @@ def make_scorer(config: TeacherConfig, n_ctx: int) -> Scorer:
             f" Use teacher.provider {' or '.join(SCORING_PROVIDERS)} with a model that shares the student's "
             "tokenizer, set train.loss: auto, or set train.kd.fallback_to_sft: true to train with SFT",
         )
-    try:
-        if config.provider == "llamacpp":
-            return LlamaCppScorer(config.model, resolve_gguf(config.model), max(n_ctx, config.n_ctx), config.threads)
-        return HFScorer(config.model, resolve_hf(config.model), config.threads)
-    except ModelError as e:
-        raise ModelError(f"params.yaml: teacher.model: {e}") from None
+    if config.provider == "llamacpp":
+        source = resolve_param("teacher.model", resolve_gguf, config.model)
+        return LlamaCppScorer(config.model, source, max(n_ctx, config.n_ctx), config.threads)
+    return HFScorer(config.model, resolve_param("teacher.model", resolve_hf, config.model), config.threads)
 
 
 def check_shared_tokenizer(scorer: Scorer, student_name: str, student_tokenizer, sequences) -> None:
