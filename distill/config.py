@@ -323,10 +323,7 @@ _CHECKS = {
     "generate.verify.temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2"),
     "generate.self_consistency.samples": (lambda v: v >= 1, "an integer >= 1"),
     "generate.self_consistency.temperature": (lambda v: 0 <= v <= 2, "a number from 0 to 2"),
-    **{
-        f"generate.mix.{k}": (lambda v: v >= 0, "a share >= 0")
-        for k in ("novel", "paraphrase", "complexity", "schema_substitution", "direct")
-    },
+    **{f"generate.mix.{f.name}": (lambda v: v >= 0, "a share >= 0") for f in dataclasses.fields(GenerationMix)},
     "train.method": (lambda v: v in TRAIN_METHODS, f"one of {', '.join(TRAIN_METHODS)}"),
     "train.loss": (lambda v: v in TRAIN_LOSSES, f"one of {', '.join(TRAIN_LOSSES)}"),
     "train.packing": (lambda v: v in TRAIN_PACKINGS, f"one of {', '.join(TRAIN_PACKINGS)}"),

@@ -51,10 +51,12 @@ def test_extraction_from_model_text():
 
 def test_validation_needs_a_parsing_function_with_a_body():
     assert static_problems(GOLD, "shout_words") == []
-    assert static_problems("def shout_words(:\n", "shout_words")[0].startswith("syntax error")
-    assert static_problems("def other(t):\n    return t\n", "shout_words")[0].startswith("missing entry point")
-    assert static_problems(PROMPT, "shout_words")[0].startswith("stub")
-    assert static_problems("", "shout_words")[0].startswith("empty")
+    syntax = static_problems("def shout_words(:\n", "shout_words")[0]
+    assert syntax.reason == "syntax_error" and syntax.detail.startswith("syntax error")
+    missing = static_problems("def other(t):\n    return t\n", "shout_words")[0]
+    assert missing.reason == "missing_entry_point" and missing.detail.startswith("missing entry point")
+    assert static_problems(PROMPT, "shout_words")[0].reason == "stub"
+    assert static_problems("", "shout_words")[0].reason == "empty_output"
 
 
 def test_score_runs_the_tests(task):

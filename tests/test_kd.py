@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.config import ConfigError
+from distill.config import ConfigError, load_params
 from distill.examples import Example
 from distill.layouts import STUDENT_CARD
 from distill.training.data import TokenizedExample, capped, tokenize_example
@@ -28,7 +28,8 @@ from distill.training.teacher_forcing import (
 )
 from distill.training.trainer import train_student
 
-from .test_training import EXAMPLES, _params
+from .conftest import REPO
+from .test_training import EXAMPLES, _train_config
 from .tiny_gguf import cached_tiny_gguf
 
 
@@ -107,9 +108,10 @@ def test_top_k_keeps_the_largest_in_order_and_the_rest_as_tail():
 
 
 def _kd_params(tiny_checkpoint, **kd):
-    params = _params()
+    params = load_params(REPO / "params.yaml")
     teacher = dataclasses.replace(params.teacher, provider="hf", model=tiny_checkpoint)
-    train = dataclasses.replace(params.train, loss="kd", kd=dataclasses.replace(params.train.kd, top_k=5, **kd))
+    base = _train_config()
+    train = dataclasses.replace(base, loss="kd", kd=dataclasses.replace(base.kd, top_k=5, **kd))
     student = dataclasses.replace(params.student, model=tiny_checkpoint)
     return dataclasses.replace(params, teacher=teacher, train=train, student=student)
 

@@ -7,11 +7,11 @@ from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import repair_fields, summarize
 from distill.examples import Example
 from distill.inference.base import ChatModel
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 
 def run_gate(
-    teacher: ChatModel, spec: str, task: Task, examples: list[Example], config: GateConfig, repair: Repair
+    teacher: ChatModel, spec: str, task: Grading, examples: list[Example], config: GateConfig, repair: Repair
 ) -> dict:
     """Grade `teacher` (named `spec`, `provider:model`) on the teacher-validation `examples` by
     execution, with `repair` turns as every model gets; returns metrics/teacher_gate.json: pass

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from distill.config import EvaluateConfig
 from distill.examples import Example
 from distill.inference.base import ChatModel, Generation
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def _generate(
 
 def generate_answers(
     model: ChatModel,
-    task: Task,
+    task: Grading,
     examples: list[Example],
     sample_index: int = 0,
     temperature: float = 0.0,
@@ -108,7 +108,11 @@ def generate_answers(
 
 
 def grade(
-    task: Task, examples: list[Example], texts: list[str], model_name: str, latencies: list[float | None] | None = None
+    task: Grading,
+    examples: list[Example],
+    texts: list[str],
+    model_name: str,
+    latencies: list[float | None] | None = None,
 ) -> list[dict]:
     """Grade model texts against the examples; one prediction record per example."""
     if len(texts) != len(examples):
@@ -138,7 +142,7 @@ def grade(
 
 def evaluate_model(
     model: ChatModel,
-    task: Task,
+    task: Grading,
     examples: list[Example],
     samples: int = 1,
     temperature: float = 0.0,

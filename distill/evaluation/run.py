@@ -16,13 +16,13 @@ from distill.examples import Example, read_examples
 from distill.inference.base import ChatModel
 from distill.io import DataError
 from distill.layouts import TEST
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 MODEL_ORDER = ("student", "teacher", "base")
 """How the merged metrics list the models."""
 
 
-def model_prompts(task: Task, examples: list[Example]) -> dict[str, tuple[str, ...]]:
+def model_prompts(task: Grading, examples: list[Example]) -> dict[str, tuple[str, ...]]:
     """The prompts each model is graded under: the teacher its few-shot prompt, a trained student
     the student prompt (`zero_shot`: no worked examples, as it was trained), and the base both,
     so its reported score is its better one. Where the task has no worked examples the two
@@ -37,7 +37,7 @@ def model_prompts(task: Task, examples: list[Example]) -> dict[str, tuple[str, .
 
 
 def _grade_under(
-    prompt: str, model: ChatModel, task: Task, examples: list[Example], benchmarks: dict, sampling: dict
+    prompt: str, model: ChatModel, task: Grading, examples: list[Example], benchmarks: dict, sampling: dict
 ) -> tuple[list[dict], dict[str, list[dict]]]:
     """`model`'s graded records under `prompt` (`few_shot` or `zero_shot`): on the test split,
     and per benchmark set; each record says its prompt."""
@@ -69,7 +69,7 @@ def grading_sampling(config: EvaluateConfig) -> dict:
 def grade_model(
     model: ChatModel,
     prompts: tuple[str, ...],
-    task: Task,
+    task: Grading,
     examples: list[Example],
     config: EvaluateConfig,
     benchmarks: dict[str, list[Example]] | None = None,
@@ -93,7 +93,7 @@ def grade_model(
 
 def evaluate_models(
     models: dict[str, ChatModel],
-    task: Task,
+    task: Grading,
     examples: list[Example],
     config: EvaluateConfig,
 ) -> tuple[dict[str, dict], list[dict], dict[str, dict]]:

@@ -6,10 +6,10 @@ from distill.config import EvaluateConfig
 from distill.examples import Example
 from distill.inference.base import ChatModel
 from distill.models import GGUFSource
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 
-def decode_speed(model: ChatModel, task: Task, examples: list[Example], few_shot: bool = True) -> dict:
+def decode_speed(model: ChatModel, task: Grading, examples: list[Example], few_shot: bool = True) -> dict:
     """Tokens per second and seconds per answer over `examples`, answered one by one, under the
     few-shot prompt or (`few_shot` False) the student's.
 
@@ -35,7 +35,7 @@ def decode_speed(model: ChatModel, task: Task, examples: list[Example], few_shot
 
 
 def gguf_latency(
-    source: GGUFSource, task: Task, examples: list[Example], config: EvaluateConfig, n_ctx: int, few_shot: bool
+    source: GGUFSource, task: Grading, examples: list[Example], config: EvaluateConfig, n_ctx: int, few_shot: bool
 ) -> dict:
     """`decode_speed` of a GGUF over the first `evaluate.speed_questions` of `examples`, on a fresh
     one-slot llama.cpp runtime with `evaluate.threads`: how the teacher and every exported GGUF

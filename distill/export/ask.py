@@ -11,7 +11,7 @@ from distill.export.prompt import PromptSpec
 from distill.inference.base import ChatModel
 from distill.io import read_json
 from distill.layouts import EXPORT_MANIFEST, GGUF_DIR, gguf_name
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def exported_gguf(export_dir: Path, name: str | None = None) -> Path:
 
 def ask(
     model: ChatModel,
-    task: Task,
+    task: Grading,
     spec: PromptSpec,
     question: str,
     repair: Repair = NO_REPAIR,

@@ -10,7 +10,7 @@ from distill.errors import ExportError
 from distill.examples import Example
 from distill.io import read_json, write_json
 from distill.layouts import PROMPT_FILE
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class PromptSpec:
         return [*self.prefix, *messages]
 
 
-def prompt_spec(task: Task, example: Example) -> PromptSpec:
+def prompt_spec(task: Grading, example: Example) -> PromptSpec:
     """The student's prompt (`Task.student_messages`) before the question, for the Modelfile,
     `serve` and `ask`."""
     messages = task.student_messages(example)

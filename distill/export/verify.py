@@ -23,7 +23,7 @@ from distill.inference.hf import HFChat
 from distill.inference.llamacpp import LlamaCppChat
 from distill.layouts import HF_DIR
 from distill.models import GGUFSource
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 STUDENT = "student"
 """The model name of the shipped GGUF in the merged metrics and predictions."""
@@ -35,7 +35,7 @@ def _first_answer_accuracy(summary: dict) -> float:
 
 
 def hf_check(
-    export_dir: Path, task: Task, examples: list[Example], f16_records: list[dict], ev: EvaluateConfig
+    export_dir: Path, task: Grading, examples: list[Example], f16_records: list[dict], ev: EvaluateConfig
 ) -> dict:
     """The merged transformers fp32 student's greedy first answers on `examples` against the f16
     GGUF's (`f16_records`, same order): both accuracies and the share of identical answers."""
@@ -57,7 +57,7 @@ def hf_check(
 
 
 def grade_exports(
-    export_dir: Path, task: Task, examples: list[Example], ev: EvaluateConfig, ex: ExportConfig
+    export_dir: Path, task: Grading, examples: list[Example], ev: EvaluateConfig, ex: ExportConfig
 ) -> tuple[dict, list[dict]]:
     """Grade every exported GGUF on `examples` under the student prompt, measure each one's
     latency one question at a time (`evaluate.speed_questions`, on a fresh one-slot runtime, as

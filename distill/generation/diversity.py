@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from distill.examples import Example
-from distill.tasks.base import Structure, Task
+from distill.tasks.base import Checking, Structure
 
 
 def _summary(rows: list[tuple[str, Structure | None]]) -> dict:
@@ -21,7 +21,7 @@ def _summary(rows: list[tuple[str, Structure | None]]) -> dict:
     }
 
 
-def diversity(task: Task, examples: list[Example]) -> dict:
+def diversity(task: Checking, examples: list[Example]) -> dict:
     """{"total": {...}, "by_kind": {kind: {...}}}, each with `pairs`, `skeletons`, `tables` and
     `columns` (distinct `db.table`, `db.table.column`) and `difficulty` (pairs per level); the
     total adds `schema_tables` and `tables_unused` ({db: tables no pair reads}, databases with

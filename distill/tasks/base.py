@@ -51,16 +51,11 @@ class Score:
 
 @dataclass(frozen=True)
 class Problem:
-    """Why an example cannot be trained on: a stable reason code for metrics, and the detail."""
+    """Why an example cannot be trained on (or an answer cannot run): a stable reason code for
+    metrics and rejection records, and the detail a person or a model reads."""
 
     reason: str
     detail: str = ""
-
-    @classmethod
-    def from_message(cls, message: str, codes: tuple[tuple[str, str], ...], default: str) -> Problem:
-        """A Problem whose reason is the code of the first message prefix that matches, else `default`."""
-        reason = next((code for prefix, code in codes if message.startswith(prefix)), default)
-        return cls(reason, message)
 
 
 @dataclass(frozen=True)
@@ -78,27 +73,11 @@ class Structure:
     """easy | medium | hard, from the answer's structure."""
 
 
-class Task(ABC):
+class Grading(ABC):
+    """What evaluation, training and export call: the prompts, answer extraction, execution-based
+    grading and the repair turn."""
+
     name: str
-    generation_kinds: tuple[str, ...] = ()
-    """The synthetic-data kinds this task can prompt for (see `proposal_messages`)."""
-
-    @classmethod
-    @abstractmethod
-    def from_config(cls, config: TaskConfig, resources_dir: Path, extra_dirs: tuple[Path, ...] = ()) -> Task:
-        """The task as the stages use it, with resources built by `prepare` in `resources_dir`
-        (and by `generate` in `extra_dirs`)."""
-
-    @abstractmethod
-    def build_resources(self, source_dir: Path, out_dir: Path) -> dict:
-        """Build what scoring needs (for example SQLite files) from `source_dir` into `out_dir`.
-
-        Returns a small JSON-able summary for metrics. Raises DataError naming file:line.
-        """
-
-    @abstractmethod
-    def check_example(self, example: Example, where: str) -> None:
-        """Raise DataError naming `where` if the example's gold output is unusable."""
 
     @abstractmethod
     def messages(self, example: Example, few_shot: bool = True) -> list[dict]:
@@ -125,37 +104,6 @@ class Task(ABC):
     def score(self, text: str, example: Example) -> Score:
         """Extract, validate and grade a model's text against the example's gold output."""
 
-    # -- synthetic data ---------------------------------------------------------------------------
-    def pick_seeds(self, kind: str, pool: list[Example], rng: random.Random) -> list[Example]:
-        """The seeds one proposal call shows the teacher: one for per-question kinds, else a few."""
-        if kind in ("paraphrase", "complexity"):
-            return [rng.choice(pool)]
-        return rng.sample(pool, min(4, len(pool)))
-
-    @abstractmethod
-    def proposal_messages(self, kind: str, seeds: list[Example], count: int) -> list[dict]:
-        """The teacher prompt asking for `count` new candidates of `kind`, built from `seeds`."""
-
-    @abstractmethod
-    def parse_proposals(self, text: str, kind: str, seeds: list[Example], workspace: Path) -> list[Example]:
-        """Candidates from a proposal response. `output` is the proposed answer, or "" when the kind
-        asks for questions only. Resources a candidate needs (a new database) go in `workspace`."""
-
-    def precheck(self, candidate: Example) -> Problem | None:
-        """Why a proposed candidate is not worth paying the teacher to answer, by fixed rules: its
-        proposed answer does not parse, is unsafe, names things that do not exist, or can never
-        pass validation. None = answer it. Default: nothing is checked."""
-        return None
-
-    def structure(self, output: str, example: Example) -> Structure | None:
-        """The answer's structure (skeleton, what it reads, difficulty); None when the task has no
-        such notion or the answer does not parse. Default: None."""
-        return None
-
-    def schema_sources(self, example: Example) -> frozenset[str]:
-        """Every table (text2sql) the example's resources offer, for coverage. Default: none."""
-        return frozenset()
-
     @abstractmethod
     def answer_outcome(self, output: str, example: Example) -> Hashable | None:
         """What executing `output` for `example` yields (a query's rows, the values a function
@@ -168,31 +116,6 @@ class Task(ABC):
         Default: equality."""
         return reference == candidate
 
-    def outcomes_agree(self, a, b) -> bool:
-        """The same rule between two answers, neither of them the gold (the self-consistency
-        vote): symmetric, so the vote does not depend on the order of the samples. Default:
-        `same_outcome`."""
-        return self.same_outcome(a, b)
-
-    def canonical_output(self, output: str, example: Example) -> str:
-        """The form a validated answer is stored in for training (same behaviour, house style).
-        Default: as written."""
-        return output
-
-    @abstractmethod
-    def problems(self, example: Example) -> list[Problem]:
-        """Everything that makes a synthetic example unfit for training (empty = fit)."""
-
-    @abstractmethod
-    def normalize_output(self, output: str) -> str:
-        """A canonical form of an answer, for duplicate and leakage checks."""
-
-    def rank(self, output: str, example: Example) -> tuple:
-        """Preference among answers that agree on behaviour (higher wins; ties go to the most
-        frequent text, then the first). Default: no preference."""
-        return ()
-
-    # -- evaluation --------------------------------------------------------------------------------
     repair_request: str = "That answer does not work: {problem}\nReply with the corrected answer only."
     """The user turn that sends an answer's problem back to the model (see `repair_messages`)."""
 
@@ -217,6 +140,96 @@ class Task(ABC):
         """What `python -m distill ask` prints under the extracted answer (the SQL's rows, a
         test run). Default: nothing more."""
         return ""
+
+
+class Checking(ABC):
+    """What preparation and validation call: resources, seed checks, fitness for training, and
+    the forms answers are compared and stored in."""
+
+    @abstractmethod
+    def build_resources(self, source_dir: Path, out_dir: Path) -> dict:
+        """Build what scoring needs (for example SQLite files) from `source_dir` into `out_dir`.
+
+        Returns a small JSON-able summary for metrics. Raises DataError naming file:line.
+        """
+
+    @abstractmethod
+    def check_example(self, example: Example, where: str) -> None:
+        """Raise DataError naming `where` if the example's gold output is unusable."""
+
+    @abstractmethod
+    def problems(self, example: Example) -> list[Problem]:
+        """Everything that makes a synthetic example unfit for training (empty = fit)."""
+
+    @abstractmethod
+    def normalize_output(self, output: str) -> str:
+        """A canonical form of an answer, for duplicate and leakage checks."""
+
+    def canonical_output(self, output: str, example: Example) -> str:
+        """The form a validated answer is stored in for training (same behaviour, house style).
+        Default: as written."""
+        return output
+
+    def structure(self, output: str, example: Example) -> Structure | None:
+        """The answer's structure (skeleton, what it reads, difficulty); None when the task has no
+        such notion or the answer does not parse. Default: None."""
+        return None
+
+    def schema_sources(self, example: Example) -> frozenset[str]:
+        """Every table (text2sql) the example's resources offer, for coverage. Default: none."""
+        return frozenset()
+
+
+class Synthesis(ABC):
+    """What generation calls to make new examples: the kinds it can prompt for, the proposal
+    prompts and their parsing, the checks before paying for answers, and the vote's rules."""
+
+    generation_kinds: tuple[str, ...] = ()
+    """The synthetic-data kinds this task can prompt for (see `proposal_messages`); each task
+    module derives them from its prompts."""
+
+    def pick_seeds(self, kind: str, pool: list[Example], rng: random.Random) -> list[Example]:
+        """The seeds one proposal call shows the teacher: one for per-question kinds, else a few."""
+        if kind in ("paraphrase", "complexity"):
+            return [rng.choice(pool)]
+        return rng.sample(pool, min(4, len(pool)))
+
+    @abstractmethod
+    def proposal_messages(self, kind: str, seeds: list[Example], count: int) -> list[dict]:
+        """The teacher prompt asking for `count` new candidates of `kind`, built from `seeds`."""
+
+    @abstractmethod
+    def parse_proposals(self, text: str, kind: str, seeds: list[Example], workspace: Path) -> list[Example]:
+        """Candidates from a proposal response. `output` is the proposed answer, or "" when the kind
+        asks for questions only. Resources a candidate needs (a new database) go in `workspace`."""
+
+    def precheck(self, candidate: Example) -> Problem | None:
+        """Why a proposed candidate is not worth paying the teacher to answer, by fixed rules: its
+        proposed answer does not parse, is unsafe, names things that do not exist, or can never
+        pass validation. None = answer it. Default: nothing is checked."""
+        return None
+
+    def outcomes_agree(self, a, b) -> bool:
+        """The same rule between two answers, neither of them the gold (the self-consistency
+        vote): symmetric, so the vote does not depend on the order of the samples. Default:
+        `same_outcome`."""
+        return self.same_outcome(a, b)
+
+    def rank(self, output: str, example: Example) -> tuple:
+        """Preference among answers that agree on behaviour (higher wins; ties go to the most
+        frequent text, then the first). Default: no preference."""
+        return ()
+
+
+class Task(Grading, Checking, Synthesis):
+    """One task (text2sql, code) behind the three interfaces its callers use; built by
+    `distill.tasks.make_task` and used as a context manager, which closes its resources."""
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: TaskConfig, resources_dir: Path, extra_dirs: tuple[Path, ...] = ()) -> Task:
+        """The task as the stages use it, with resources built by `prepare` in `resources_dir`
+        (and by `generate` in `extra_dirs`)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release open resources (database handles, sandboxes)."""

@@ -54,19 +54,19 @@ def _is_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)) for s in body)
 
 
-def static_problems(code: str, entry_point: str) -> list[str]:
+def static_problems(code: str, entry_point: str) -> list[Problem]:
     """Why `code` cannot be a solution: it must parse and define `entry_point` with a real body."""
     if not code.strip():
-        return ["empty: no code found in the output"]
+        return [Problem("empty_output", "empty: no code found in the output")]
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
-        return [f"syntax error: {e}"]
+        return [Problem("syntax_error", f"syntax error: {e}")]
     fn = find_function(tree, entry_point)
     if fn is None:
-        return [f"missing entry point: no top-level function {entry_point!r}"]
+        return [Problem("missing_entry_point", f"missing entry point: no top-level function {entry_point!r}")]
     if _is_stub(fn):
-        return [f"stub: {entry_point!r} has no body"]
+        return [Problem("stub", f"stub: {entry_point!r} has no body")]
     return []
 
 
@@ -144,7 +144,8 @@ class Graded:
     passed: bool
     outputs: tuple | None
     """What each call of the entry point returned, in order; None unless the tests passed."""
-    error: str | None
+    error: Problem | None
+    """Why they did not pass: the reason code and the message a model or a user reads."""
     result: SandboxResult | None = None
 
 
@@ -156,14 +157,14 @@ def grading_program(code: str, example: Example) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def _error_summary(result: SandboxResult, limits: SandboxConfig) -> str:
+def _error_summary(result: SandboxResult, limits: SandboxConfig) -> Problem:
     if result.timed_out:
-        return f"timeout: still running after {limits.wall_s}s"
+        return Problem("timeout", f"timeout: still running after {limits.wall_s}s")
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     last = lines[-1] if lines else f"exit status {result.returncode}"
     if "AssertionError" in last:
-        return "tests fail: " + last
-    return "error: " + last
+        return Problem("tests_fail", "tests fail: " + last)
+    return Problem("execution_error", "error: " + last)
 
 
 class CodeTask(Task):
@@ -213,12 +214,12 @@ class CodeTask(Task):
             raise DataError(f"{where}: the prompt must define {entry_point!r} with a docstring, as HumanEval does")
         problems = static_problems(example.output, entry_point)
         if problems:
-            raise DataError(f"{where}: gold solution: {problems[0]}")
+            raise DataError(f"{where}: gold solution: {problems[0].detail}")
         if not _calls(meta["tests"], "candidate"):
             raise DataError(f"{where}: metadata.tests must define check(candidate) and call candidate(...)")
         run = self.run_tests(example.output, example)
         if not run.passed:
-            raise DataError(f"{where}: the gold solution fails its tests: {run.error}")
+            raise DataError(f"{where}: the gold solution fails its tests: {run.error.detail}")
         leak = humaneval_leak(example, self.humaneval())
         if leak:
             raise DataError(f"{where}: too close to {leak}: seeds must not be copied from HumanEval")
@@ -259,14 +260,15 @@ class CodeTask(Task):
             return Graded(False, None, problems[0])
         tests = example.metadata.get("tests", "")
         if not (_calls(tests, "candidate") or _calls(tests, example.metadata["entry_point"])):
-            return Graded(False, None, "no tests: nothing calls the function")
+            return Graded(False, None, Problem("no_tests", "no tests: nothing calls the function"))
         # The verdict comes on the sandbox's result channel, never from stdout: what the code
         # prints can neither drown the verdict nor fake it.
         result = run_python(grading_program(code, example), self.limits, result_name=RESULT_NAME)
         if not result.ok:
             return Graded(False, None, _error_summary(result, self.limits), result)
         if not result.reported or not isinstance(result.value, list):
-            return Graded(False, None, "error: the tests did not finish (the code exited early)", result)
+            early = Problem("execution_error", "error: the tests did not finish (the code exited early)")
+            return Graded(False, None, early, result)
         return Graded(True, _hashable(result.value), None, result)
 
     # -- validation and scoring ------------------------------------------------------------------------
@@ -275,7 +277,7 @@ class CodeTask(Task):
     def answer_problem(self, text: str, example: Example) -> str | None:
         # Static checks only: running the tests would show the model the hidden gold.
         problems = static_problems(self.program(self.extract(text, example), example), example.metadata["entry_point"])
-        return problems[0] if problems else None
+        return problems[0].detail if problems else None
 
     def score(self, text: str, example: Example) -> Score:
         code = self.program(self.extract(text, example), example)
@@ -285,7 +287,7 @@ class CodeTask(Task):
         run = self.run_tests(code, example)
         gold = normalize_code(example.output)
         exact = gold is not None and normalize_code(code) == gold
-        error = problems[0] if problems else run.error
+        error = problems[0].detail if problems else run.error.detail if run.error else None
         return Score(prediction=code, correct=run.passed, valid=not problems, exact_match=exact, error=error)
 
     # -- synthetic data ----------------------------------------------------------------------------------
@@ -320,10 +322,10 @@ class CodeTask(Task):
             return [Problem("missing_entry_point", "metadata.entry_point is missing")]
         static = static_problems(example.output, entry_point)
         if static:
-            return [Problem.from_message(static[0], _REASON_CODES, "execution_error")]
+            return static[:1]
         run = self.run_tests(example.output, example)
         if not run.passed:
-            return [Problem.from_message(run.error or "", _REASON_CODES, "execution_error")]
+            return [run.error or Problem("execution_error", "")]
         return []
 
     def normalize_output(self, output: str) -> str:
@@ -339,18 +341,6 @@ class CodeTask(Task):
     def benchmark_sets(self, limit: int = 0) -> dict[str, list[Example]]:
         problems = self.humaneval()
         return {"humaneval": problems[:limit] if limit else problems}
-
-
-_REASON_CODES = (
-    ("empty", "empty_output"),
-    ("syntax error", "syntax_error"),
-    ("missing entry point", "missing_entry_point"),
-    ("stub", "stub"),
-    ("no tests", "no_tests"),
-    ("timeout", "timeout"),
-    ("tests fail", "tests_fail"),
-)
-"""Stable reject reasons by message prefix."""
 
 
 def _calls(tests: str, name: str) -> bool:

@@ -19,9 +19,6 @@ from distill.examples import DIFFICULTIES, Example
 from distill.tasks.base import json_objects
 from distill.tasks.code_extract import extract_code
 
-KINDS = ("novel", "paraphrase", "complexity", "schema_substitution", "direct")
-"""For code, schema_substitution means: the seed's algorithmic pattern in another domain."""
-
 GENERATION_SYSTEM = """You write training data for a model that writes Python functions. Every task is one \
 self-contained Python function using only the standard library, with a precise instruction and tests."""
 
@@ -85,6 +82,10 @@ explanation and tests.
 Format:
 {task_format}""",
 }
+KINDS = tuple(_PROMPTS)
+"""The generation kinds this task can prompt for: one teacher prompt each. `generate.mix` gives
+each a share; a kind with a share > 0 that is not here is a param error. For code,
+schema_substitution means: the seed's algorithmic pattern in another domain."""
 
 
 class _RenameCandidate(ast.NodeTransformer):

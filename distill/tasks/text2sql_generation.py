@@ -18,8 +18,6 @@ from pathlib import Path
 from distill.examples import DIFFICULTIES, Example
 from distill.tasks.base import json_objects  # noqa: F401 - shared with the code task; used by text2sql.py
 
-KINDS = ("novel", "paraphrase", "complexity", "schema_substitution", "direct")
-
 GENERATION_SYSTEM = """You write training data for a model that turns questions into SQLite queries.
 
 Database schema:
@@ -73,6 +71,9 @@ YOUR new database that follow the patterns of the examples, each with its SQLite
 Output the pairs as one JSON object per line:
 {pair_format}""",
 }
+KINDS = tuple(_PROMPTS)
+"""The generation kinds this task can prompt for: one teacher prompt each. `generate.mix` gives
+each a share; a kind with a share > 0 that is not here is a param error."""
 
 
 def _jsonl(examples: list[Example], with_sql: bool = True) -> str:

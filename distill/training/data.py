@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from distill.config import ConfigError
 from distill.examples import Example
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 
 
 def capped(examples: list[Example], max_examples: int, seed: int) -> list[Example]:
@@ -19,7 +19,7 @@ def capped(examples: list[Example], max_examples: int, seed: int) -> list[Exampl
     return [e for i, e in enumerate(examples) if i in keep]
 
 
-def prompt_completion(task: Task, example: Example, *, few_shot: bool = False) -> dict:
+def prompt_completion(task: Grading, example: Example, *, few_shot: bool = False) -> dict:
     """A conversational prompt/completion record: trl applies the chat template and computes the
     loss on the completion tokens only, so the student learns to answer, not to echo prompts. The
     prompt is the student's (`Task.student_messages`), the one every inference path uses;
@@ -30,7 +30,7 @@ def prompt_completion(task: Task, example: Example, *, few_shot: bool = False) -
     }
 
 
-def build_dataset(task: Task, examples: list[Example]):
+def build_dataset(task: Grading, examples: list[Example]):
     from datasets import Dataset
 
     return Dataset.from_list([prompt_completion(task, ex) for ex in examples])
@@ -48,7 +48,7 @@ class TokenizedExample:
     """The same sequence as text, special tokens included, for tokenizer comparisons."""
 
 
-def tokenize_example(tokenizer, task: Task, example: Example, *, few_shot: bool = False) -> TokenizedExample:
+def tokenize_example(tokenizer, task: Grading, example: Example, *, few_shot: bool = False) -> TokenizedExample:
     """Tokenize as trl does for prompt/completion data: the prompt with the generation prompt,
     then the full conversation, whose first tokens must be the prompt's. The student's prompt, or
     with `few_shot` the teacher's."""

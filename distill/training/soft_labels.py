@@ -23,7 +23,7 @@ from distill.config import ConfigError, TeacherConfig, TrainConfig
 from distill.examples import Example
 from distill.io import read_json, write_json
 from distill.layouts import SOFT_LABELS_MANIFEST
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 from distill.training.data import TokenizedExample
 from distill.training.teacher_forcing import Scorer, SoftLabelsUnavailable, TopK
 
@@ -186,7 +186,7 @@ def write_teacher_logits(
     cfg: TrainConfig,
     teacher: TeacherConfig,
     student_model: str,
-    task: Task,
+    task: Grading,
     splits: dict[str, list[Example]],
     checkpoint: str,
     out_dir: Path,

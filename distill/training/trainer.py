@@ -11,7 +11,7 @@ from pathlib import Path
 from distill.card import write_card
 from distill.config import ConfigError, LoraConfig, TrainConfig
 from distill.examples import Example
-from distill.tasks.base import Task
+from distill.tasks.base import Grading
 from distill.training.data import build_dataset, check_lengths, tokenize_example
 from distill.training.soft_labels import SoftLabelSet
 
@@ -78,7 +78,7 @@ def sft_config(
 
 def build_trainer(
     cfg: TrainConfig,
-    task: Task,
+    task: Grading,
     checkpoint: str,
     train: list[Example],
     val: list[Example],
@@ -137,7 +137,7 @@ def build_trainer(
 def train_student(
     cfg: TrainConfig,
     base_model: str,
-    task: Task,
+    task: Grading,
     checkpoint: str,
     train: list[Example],
     val: list[Example],
