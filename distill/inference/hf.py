@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import gc
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from distill.inference.base import Generation
@@ -45,15 +46,32 @@ def load_causal_lm(checkpoint: str):
     return AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
 
 
-class HFChat:
-    def __init__(self, name: str, checkpoint: str, batch_size: int = 8, max_new_tokens: int = 160, threads: int = 2):
+@dataclass(frozen=True)
+class Decoded:
+    """One generated answer of `HFRuntime.generate`."""
+
+    ids: list[int]
+    """The answer's token ids, up to and including the end-of-sequence token."""
+    text: str
+    finished: bool
+    """It ended with the end-of-sequence token (else it ran out of `max_new_tokens`)."""
+    logprobs: list[tuple[int, float, list[tuple[int, float]]]] | None = None
+    """Per answer token, with `top_logprobs`: (id, logprob, the top (id, logprob) pairs)."""
+
+
+class HFRuntime:
+    """One transformers causal LM in fp32 on the CPU with its tokenizer: the only place a
+    transformers model is loaded for generation. `HFChat` (evaluation) and the `hf` teacher
+    provider are thin adapters over it, so both decode alike (the same prompt-prefix cache, the
+    same sampling: top_p 0.95, as llama.cpp samples)."""
+
+    TOP_P = 0.95
+
+    def __init__(self, checkpoint: str, threads: int = 2):
         import torch
         from transformers import AutoTokenizer
 
         torch.set_num_threads(threads)
-        self.name = name
-        self.batch_size = batch_size
-        self.max_new_tokens = max_new_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
@@ -63,7 +81,8 @@ class HFChat:
         self._prefix: list[int] = []
         self._prefix_cache = None
 
-    def _tokens(self, messages: list[dict]) -> list[int]:
+    def chat_ids(self, messages: list[dict]) -> list[int]:
+        """The prompt's token ids under the model's chat template, ready for the answer."""
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -90,13 +109,18 @@ class HFChat:
         return self._prefix_cache
 
     def generate(
-        self, conversations: list[list[dict]], temperature: float = 0.0, sample_index: int = 0
-    ) -> list[Generation]:
-        """Greedy answers; with temperature > 0, sampled ones, seeded by `sample_index` (pass@k)."""
+        self,
+        rows: list[list[int]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int = 0,
+        top_logprobs: int = 0,
+    ) -> list[Decoded]:
+        """Answers to the prompts `rows` (token ids), decoded together: greedy, or with
+        temperature > 0 sampled, seeded by `seed`. With `top_logprobs`, each answer token's
+        logprob and the top alternatives."""
         import torch
 
-        start = time.perf_counter()
-        rows = [self._tokens(m) for m in conversations]
         prefix_cache = self._cache_for(rows)
         p = len(self._prefix)
         tails = [r[p:] for r in rows]
@@ -109,31 +133,36 @@ class HFChat:
             cache.batch_repeat_interleave(len(rows))
             kwargs["cache"] = cache
         if temperature > 0:
-            torch.manual_seed(sample_index)
+            torch.manual_seed(seed)
+            kwargs.update(do_sample=True, temperature=temperature, top_p=self.TOP_P)
+        else:
+            kwargs["do_sample"] = False
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=torch.tensor(input_ids),
                 attention_mask=torch.tensor(mask),
-                max_new_tokens=self.max_new_tokens,
-                do_sample=temperature > 0,
-                **({"temperature": temperature, "top_p": 1.0} if temperature > 0 else {}),
+                max_new_tokens=max_new_tokens,
                 pad_token_id=self.pad_id,
+                output_scores=bool(top_logprobs),
+                return_dict_in_generate=True,
                 **kwargs,
             )
-        answers = output[:, p + width :]
-        texts = self.tokenizer.batch_decode(answers, skip_special_tokens=True)
-        per_item = (time.perf_counter() - start) / len(rows)
-        return [
-            Generation(text=t, seconds=per_item, tokens=self._answer_length(a.tolist()))
-            for t, a in zip(texts, answers, strict=True)
-        ]
-
-    def usage(self) -> None:
-        return None
-
-    def close(self) -> None:
-        self.model = self._prefix_cache = None
-        gc.collect()
+        answers = [a.tolist() for a in output.sequences[:, p + width :]]
+        decoded = []
+        for b, ids in enumerate(answers):
+            n = self._answer_length(ids)
+            logprobs = None
+            if top_logprobs:
+                logprobs = []
+                for i, token in enumerate(ids[:n]):
+                    lp = torch.log_softmax(output.scores[i][b].float(), dim=-1)
+                    top = torch.topk(lp, top_logprobs)
+                    pairs = list(zip(top.indices.tolist(), top.values.tolist(), strict=True))
+                    logprobs.append((token, float(lp[token]), pairs))
+            finished = n < len(ids) or (n > 0 and ids[n - 1] == self.tokenizer.eos_token_id)
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            decoded.append(Decoded(ids[:n], text, finished, logprobs))
+        return decoded
 
     def _answer_length(self, ids: list[int]) -> int:
         """Tokens the model generated: up to and including its end-of-sequence token (the rest of
@@ -143,3 +172,33 @@ class HFChat:
             if token in stops:
                 return i + 1
         return len(ids)
+
+    def close(self) -> None:
+        self.model = self._prefix_cache = None
+        gc.collect()
+
+
+class HFChat:
+    """A transformers model as a ChatModel: batches of conversations on one `HFRuntime`."""
+
+    def __init__(self, name: str, checkpoint: str, batch_size: int = 8, max_new_tokens: int = 160, threads: int = 2):
+        self.name = name
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.runtime = HFRuntime(checkpoint, threads)
+
+    def generate(
+        self, conversations: list[list[dict]], temperature: float = 0.0, sample_index: int = 0
+    ) -> list[Generation]:
+        """Greedy answers; with temperature > 0, sampled ones, seeded by `sample_index` (pass@k)."""
+        start = time.perf_counter()
+        rows = [self.runtime.chat_ids(m) for m in conversations]
+        done = self.runtime.generate(rows, self.max_new_tokens, temperature, sample_index)
+        per_item = (time.perf_counter() - start) / len(rows)
+        return [Generation(text=d.text, seconds=per_item, tokens=len(d.ids)) for d in done]
+
+    def usage(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.runtime.close()

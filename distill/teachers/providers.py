@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from distill.teachers.base import (
     CacheMiss,
@@ -215,21 +216,18 @@ class LlamaCppTeacher:
 
 
 class HFTeacher:
-    """A local transformers model; unlike API teachers it can score any token, so it is the KD
-    teacher of choice when the student shares its tokenizer."""
+    """A local transformers model on the one transformers runtime (distill/inference/hf.py);
+    unlike API teachers it can score any token, so it is the KD teacher of choice when the
+    student shares its tokenizer. One call at a time: the runtime is not thread-safe."""
 
     provider = "hf"
     max_concurrency = 1
 
     def __init__(self, model: str, path, threads: int):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from distill.inference.hf import HFRuntime
 
-        torch.set_num_threads(threads)
         self.model = model
-        self._torch = torch
-        self._tokenizer = AutoTokenizer.from_pretrained(path)
-        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        self._runtime = HFRuntime(str(path), threads)
         self._lock = asyncio.Lock()
 
     async def complete(self, request: TeacherRequest) -> TeacherResponse:
@@ -237,54 +235,29 @@ class HFTeacher:
             return await asyncio.to_thread(self._complete, request)
 
     def _complete(self, request: TeacherRequest) -> TeacherResponse:
-        torch = self._torch
-        ids = self._tokenizer.apply_chat_template(
-            list(request.messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )["input_ids"]
-        sampling = {"do_sample": False}
-        if request.temperature > 0:
-            torch.manual_seed(request.sample_index)
-            sampling = {"do_sample": True, "temperature": request.temperature, "top_p": 0.95}
-        with torch.no_grad():
-            out = self._model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=request.max_tokens,
-                output_scores=bool(request.top_logprobs),
-                return_dict_in_generate=True,
-                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-                **sampling,
-            )
-        new = out.sequences[0, ids.shape[1] :]
+        ids = self._runtime.chat_ids(list(request.messages))
+        start = time.perf_counter()
+        (done,) = self._runtime.generate(
+            [ids], request.max_tokens, request.temperature, request.sample_index, request.top_logprobs or 0
+        )
         logprobs = None
-        if request.top_logprobs:
-            logprobs = []
-            for token_id, scores in zip(new.tolist(), out.scores, strict=False):
-                lp = torch.log_softmax(scores[0].float(), dim=-1)
-                top = torch.topk(lp, request.top_logprobs)
-                decode = self._tokenizer.decode
-                logprobs.append(
-                    TokenLogprobs(
-                        decode([token_id]),
-                        float(lp[token_id]),
-                        [
-                            (decode([i]), float(v))
-                            for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
-                        ],
-                    )
-                )
-        eos = self._tokenizer.eos_token_id
-        finished = bool(len(new)) and new[-1].item() == eos
+        if done.logprobs is not None:
+            decode = self._runtime.tokenizer.decode
+            logprobs = [
+                TokenLogprobs(decode([token]), logprob, [(decode([i]), v) for i, v in top])
+                for token, logprob, top in done.logprobs
+            ]
         return TeacherResponse(
-            text=self._tokenizer.decode(new, skip_special_tokens=True),
-            input_tokens=int(ids.shape[1]),
-            output_tokens=int(len(new)),
+            text=done.text,
+            input_tokens=len(ids),
+            output_tokens=len(done.ids),
             logprobs=logprobs,
-            finish_reason="stop" if finished else "length",
+            finish_reason="stop" if done.finished else "length",
+            seconds=round(time.perf_counter() - start, 4),
         )
 
     async def aclose(self) -> None:
-        return None
+        self._runtime.close()
 
 
 class ReplayTeacher:
