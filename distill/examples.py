@@ -8,10 +8,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Required, TypedDict
 
 from distill.io import DataError, read_jsonl_numbered
 
 DIFFICULTIES = ("easy", "medium", "hard")
+
+
+class Rejection(TypedDict, total=False):
+    """One candidate that did not make it: a line of data/synthetic/dropped.jsonl (generation)
+    or data/validated/rejected.jsonl (validation). Always a `reason` code (a `Problem.reason` or
+    the stage's own: duplicate, teacher_error, no_majority, leakage, …); the rest says which
+    candidate and why, as far as the stage that dropped it knows."""
+
+    reason: Required[str]
+    detail: str
+    """The message behind the reason code."""
+    stage: str
+    """precheck: dropped before any answer was paid for."""
+    votes: str
+    """Agreeing answers / samples, when labeling dropped it."""
+    id: str
+    kind: str
+    """The generation kind it was proposed as."""
+    input: str
+    output: str
+    proposed: str
+    """The teacher's proposed answer (generation)."""
+    metadata: dict
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ def test_the_hf_teacher_and_the_hf_chat_model_decode_alike(tiny_checkpoint, tmp_
     greedy, sampled = chat.generate([messages])[0].text, chat.generate([messages], 0.8, sample_index=3)[0].text
     chat.close()
     client = make_client(TeacherConfig(provider="hf", model=tiny_checkpoint, threads=1), tmp_path, progress=False)
-    teacher = client.run([TeacherRequest(tuple(messages), 0.0, 8), TeacherRequest(tuple(messages), 0.8, 8, sample_index=3)])
+    teacher = client.run(
+        [TeacherRequest(tuple(messages), 0.0, 8), TeacherRequest(tuple(messages), 0.8, 8, sample_index=3)]
+    )
     client.close()
     assert [r.response.text for r in teacher] == [greedy, sampled]

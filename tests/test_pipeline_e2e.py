@@ -13,6 +13,8 @@ import uuid
 import pytest
 import yaml
 
+from distill.evaluation.records import EvalMetrics, GateMetrics, Prediction, schema_problems
+
 from .conftest import copy_repo
 from .fake_teacher import shop_teacher
 from .servers import FakeOpenAIServer
@@ -98,6 +100,11 @@ def test_exp_run_with_an_openai_compatible_teacher(repo_copy):
             ("teacher", "few_shot"),
         ]
         assert len(predictions) == 15
+        # What the stages wrote fits the schemas that type it (distill/evaluation/records.py).
+        for p in predictions:
+            assert schema_problems(p, Prediction) == [], p
+        assert schema_problems(evaluated, EvalMetrics) == []
+        assert schema_problems(gate, GateMetrics) == []
         assert evaluated["models"]["base"]["prompt"] in evaluated["models"]["base"]["by_prompt"]
         assert evaluated["models"]["student"]["gguf"] == "student-q8_0.gguf"
         assert {"gap_closed", "ci95", "student_minus_base", "deployable"} <= set(evaluated["gap"])

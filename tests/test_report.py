@@ -215,3 +215,29 @@ def test_the_report_opens_with_the_accuracies_the_gap_and_the_cost():
     assert html.escape(opening) in render_html(data)
     eval_metrics = {"task": "text2sql", "n": 1, "models": {"teacher": _model([True], ["easy"])}, "red_flags": []}
     assert not render_markdown(build_report(eval_metrics, [])).splitlines()[2].startswith("The student")
+
+
+def test_the_schema_check_names_a_missing_and_an_unknown_key():
+    from distill.evaluation.records import GateMetrics, Prediction, schema_problems
+
+    row = {
+        "model": "student",
+        "id": "q1",
+        "difficulty": "easy",
+        "input": "How many?",
+        "gold": "SELECT 1",
+        "raw_output": "SELECT 1",
+        "prediction": "SELECT 1",
+        "correct": True,
+        "valid": True,
+        "exact_match": True,
+        "error": None,
+        "latency_s": 0.5,
+        "repairs": 0,
+        "first_output": None,
+        "prompt": "zero_shot",
+    }
+    assert schema_problems(row, Prediction) == []
+    assert schema_problems({**row, "extra": 1}, Prediction) == [".extra: not in Prediction"]
+    assert schema_problems({k: v for k, v in row.items() if k != "correct"}, Prediction) == [".correct: missing"]
+    assert ".pass: missing" in schema_problems({"teacher": "t"}, GateMetrics)

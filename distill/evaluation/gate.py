@@ -5,6 +5,7 @@ from __future__ import annotations
 from distill.config import GateConfig
 from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import repair_fields, summarize
+from distill.evaluation.records import GateMetrics
 from distill.examples import Example
 from distill.inference.base import ChatModel
 from distill.tasks.base import Grading
@@ -12,7 +13,7 @@ from distill.tasks.base import Grading
 
 def run_gate(
     teacher: ChatModel, spec: str, task: Grading, examples: list[Example], config: GateConfig, repair: Repair
-) -> dict:
+) -> GateMetrics:
     """Grade `teacher` (named `spec`, `provider:model`) on the teacher-validation `examples` by
     execution, with `repair` turns as every model gets; returns metrics/teacher_gate.json: pass
     when execution accuracy reaches `gate.min_accuracy`, the failures, and the teacher's usage."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from distill.config import EvaluateConfig
+from distill.evaluation.records import Prediction
 from distill.examples import Example
 from distill.inference.base import ChatModel, Generation
 from distill.tasks.base import Grading
@@ -113,7 +114,7 @@ def grade(
     texts: list[str],
     model_name: str,
     latencies: list[float | None] | None = None,
-) -> list[dict]:
+) -> list[Prediction]:
     """Grade model texts against the examples; one prediction record per example."""
     if len(texts) != len(examples):
         raise ValueError(f"{model_name}: {len(texts)} predictions for {len(examples)} examples")
@@ -148,7 +149,7 @@ def evaluate_model(
     temperature: float = 0.0,
     repair: Repair = NO_REPAIR,
     few_shot: bool = True,
-) -> list[dict]:
+) -> list[Prediction]:
     """Graded records: one per example, or with samples > 1 one per sampled answer (`sample` says
     which). `repairs` counts the repair turns an answer took, and `first_output` keeps the first
     answer when there were any. `few_shot` False: the student prompt (a trained student)."""

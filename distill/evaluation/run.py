@@ -12,6 +12,7 @@ from distill.config import EvaluateConfig
 from distill.evaluation.gap import gap_report
 from distill.evaluation.harness import Repair, evaluate_model
 from distill.evaluation.metrics import red_flags, summarize_samples
+from distill.evaluation.records import EvalMetrics, Latency, ModelMetrics, Prediction, SpeedComparison
 from distill.examples import Example, read_examples
 from distill.inference.base import ChatModel
 from distill.io import DataError
@@ -73,7 +74,7 @@ def grade_model(
     examples: list[Example],
     config: EvaluateConfig,
     benchmarks: dict[str, list[Example]] | None = None,
-) -> tuple[dict, list[dict]]:
+) -> tuple[ModelMetrics, list[Prediction]]:
     """Grade `model` under each of `prompts` on `examples` (and the task's `benchmarks`); returns
     (its metrics entry, its graded records). The entry is the better prompt's summary by final
     execution accuracy (the first listed on a tie), with `prompt`, `by_prompt` when there were
@@ -96,7 +97,7 @@ def evaluate_models(
     task: Grading,
     examples: list[Example],
     config: EvaluateConfig,
-) -> tuple[dict[str, dict], list[dict], dict[str, dict]]:
+) -> tuple[dict[str, ModelMetrics], list[Prediction], dict[str, dict]]:
     """Grade each of `models` (keyed base, teacher or student) in turn under its `model_prompts`
     on `examples` and the task's benchmark sets (cut to `evaluate.limit`). The caller built the
     models and closes them. Returns (name → metrics entry, graded records, name → usage for the
@@ -112,7 +113,7 @@ def evaluate_models(
     return entries, records, usage
 
 
-def merge_results(reference: dict, student: dict | None, records: list[dict], ids: list[str]) -> dict:
+def merge_results(reference: dict, student: dict | None, records: list[dict], ids: list[str]) -> EvalMetrics:
     """metrics/eval.json from the reference stage's results (base and teacher) and the evaluate
     stage's (the exported student; None when there is none): the models, red flags, and the gap
     closed with its CI (`add_gap`) over the test questions `ids`, in order. Raises DataError when
@@ -141,7 +142,7 @@ def merge_results(reference: dict, student: dict | None, records: list[dict], id
     return metrics
 
 
-def speed_comparison(teacher: dict | None, student: dict | None) -> dict:
+def speed_comparison(teacher: Latency | None, student: Latency | None) -> SpeedComparison:
     """Latency per answer, one question at a time and warm, of the student (the GGUF the Modelfile
     ships) against the teacher; `latency_ratio` is student / teacher (None when either is
     unmeasured, as for an API teacher)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from distill.config import EvaluateConfig
+from distill.evaluation.records import Latency
 from distill.examples import Example
 from distill.inference.base import ChatModel
 from distill.models import GGUFSource
@@ -36,7 +37,7 @@ def decode_speed(model: ChatModel, task: Grading, examples: list[Example], few_s
 
 def gguf_latency(
     source: GGUFSource, task: Grading, examples: list[Example], config: EvaluateConfig, n_ctx: int, few_shot: bool
-) -> dict:
+) -> Latency:
     """`decode_speed` of a GGUF over the first `evaluate.speed_questions` of `examples`, on a fresh
     one-slot llama.cpp runtime with `evaluate.threads`: how the teacher and every exported GGUF
     are timed, so their latency ratio compares like with like. Adds the file's `bytes` (None for

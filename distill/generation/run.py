@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill.config import ConfigError, GenerateConfig
-from distill.examples import Example
+from distill.examples import Example, Rejection
 from distill.generation.labeling import Vote, verify, vote
 from distill.tasks.base import Task
 from distill.teachers import CallResult, TeacherClient, TeacherRequest
@@ -90,7 +90,7 @@ def question_key(example: Example) -> tuple[str, str]:
 @dataclass
 class GenerationResult:
     kept: list[Example]
-    dropped: list[dict]
+    dropped: list[Rejection]
     counts: dict
     budget_stop: str | None = None
 
@@ -111,7 +111,7 @@ def checked_candidates(
     pool: list[Example],
     workspace: Path,
     counts: dict[str, Counter],
-    dropped: list[dict],
+    dropped: list[Rejection],
 ) -> list[Example]:
     """The candidates worth answering, from the proposal responses; every other one is counted
     and recorded in `dropped` with its reason."""
@@ -157,7 +157,7 @@ def label_candidates(
     candidates: list[Example],
     client: TeacherClient,
     counts: dict[str, Counter],
-    dropped: list[dict],
+    dropped: list[Rejection],
     desc: str = "generate: answer",
 ) -> list[tuple[Example, str, Vote]]:
     """Answer every candidate and label it; returns (candidate, label, vote) for the kept ones,
@@ -212,7 +212,7 @@ def generate(
     databases) go to `workspace`. Answers are up to `answer_tokens` long."""
     proposals = plan_proposals(config, task, pool)
     counts: dict[str, Counter] = defaultdict(Counter)
-    dropped: list[dict] = []
+    dropped: list[Rejection] = []
     results = client.run([p.request for p in proposals], desc="generate: propose")
     candidates = checked_candidates(task, proposals, results, pool, workspace, counts, dropped)
     kept: list[Example] = []

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from distill.config import ValidateConfig
-from distill.examples import Example
+from distill.examples import Example, Rejection
 from distill.tasks.base import Task
 
 REFUSAL = re.compile(
@@ -37,7 +37,7 @@ def similar(a: str, b: str, threshold: float) -> bool:
 class ValidationResult:
     train: list[Example] = field(default_factory=list)
     val: list[Example] = field(default_factory=list)
-    rejected: list[dict] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
 
     def metrics(self, total: int) -> dict:
         reasons = Counter(r["reason"] for r in self.rejected)
