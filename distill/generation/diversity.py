@@ -26,13 +26,10 @@ def diversity(task: Checking, examples: list[Example]) -> dict:
     `columns` (distinct `db.table`, `db.table.column`) and `difficulty` (pairs per level); the
     total adds `schema_tables` and `tables_unused` ({db: tables no pair reads}, databases with
     every table used left out)."""
-    rows = [
-        (ex.metadata.get("kind", "unknown"), ex.metadata.get("db", ""), task.structure(ex.output, ex))
-        for ex in examples
-    ]
+    rows = [(ex.metadata.get("kind", "unknown"), task.context(ex), task.structure(ex.output, ex)) for ex in examples]
     schema: dict[str, frozenset[str]] = {}
     for ex in examples:
-        db = ex.metadata.get("db", "")
+        db = task.context(ex)
         if db not in schema:
             schema[db] = task.schema_sources(ex)
     total = _summary([(db, s) for _, db, s in rows])

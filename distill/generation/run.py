@@ -82,9 +82,10 @@ def label(task: Task, candidate: Example, texts: list[str]) -> Vote:
     return verify(task, candidate, texts) if candidate.output else vote(task, candidate, texts)
 
 
-def question_key(example: Example) -> tuple[str, str]:
-    """Two candidates with this key are one question (same database, same words)."""
-    return example.metadata.get("db", ""), " ".join(example.input.lower().split())
+def question_key(task: Task, example: Example) -> tuple[str, str]:
+    """Two candidates with this key are one question (same context, such as a database, and the
+    same words)."""
+    return task.context(example), " ".join(example.input.lower().split())
 
 
 @dataclass
@@ -116,7 +117,7 @@ def checked_candidates(
     """The candidates worth answering, from the proposal responses; every other one is counted
     and recorded in `dropped` with its reason."""
     candidates: list[Example] = []
-    seen = {question_key(seed) for seed in pool}
+    seen = {question_key(task, seed) for seed in pool}
     for proposal, result in zip(proposals, results, strict=True):
         c = counts[proposal.kind]
         c["proposal_calls"] += 1
@@ -132,7 +133,7 @@ def checked_candidates(
             c["proposed"] += 1
             if cand.metadata.get("parse") == "raw_fallback":  # the teacher ignored the JSON format
                 c["parse_fallbacks"] += 1
-            key = question_key(cand)
+            key = question_key(task, cand)
             if key in seen:  # asked twice, or a seed's own question
                 c["duplicate"] += 1
                 dropped.append({**_record(cand), "reason": "duplicate", "stage": "precheck"})

@@ -175,6 +175,12 @@ class Checking(ABC):
         such notion or the answer does not parse. Default: None."""
         return None
 
+    def context(self, example: Example) -> str:
+        """What the example's answer is relative to, as a name (text2sql: its database): two
+        questions are the same question, and an answer leaks a test answer, only within one
+        context. Default: "" (every example stands alone)."""
+        return ""
+
     def schema_sources(self, example: Example) -> frozenset[str]:
         """Every table (text2sql) the example's resources offer, for coverage. Default: none."""
         return frozenset()

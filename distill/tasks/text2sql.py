@@ -504,6 +504,9 @@ class Text2SQLTask(Task):
             return None
         return sql_structure(output, schema)
 
+    def context(self, example: Example) -> str:
+        return example.metadata.get("db", "")
+
     def schema_sources(self, example: Example) -> frozenset[str]:
         try:
             return frozenset(self._schema_columns(example))

@@ -65,7 +65,7 @@ def validate_examples(
     """Keep what passes every check, in order; split the kept about 90/10 (by `validate.val_fraction`)
     by parent seed (`split_by_parent`)."""
     test_questions = [normalize_question(t.input) for t in test]
-    test_outputs = [(t.metadata.get("db", ""), task.normalize_output(t.output)) for t in test]
+    test_outputs = [(task.context(t), task.normalize_output(t.output)) for t in test]
     kept: list[Example] = []
     kept_questions: list[str] = []
     kept_pairs: set[tuple[str, str, str]] = set()
@@ -98,7 +98,7 @@ def validate_examples(
         ex = dataclasses.replace(ex, output=task.canonical_output(ex.output, ex))
         question = normalize_question(ex.input)
         output = task.normalize_output(ex.output)
-        db = ex.metadata.get("db", "")
+        db = task.context(ex)
         leak_q = next(
             (t for t, q in zip(test, test_questions, strict=True) if similar(question, q, config.leakage_similarity)),
             None,
