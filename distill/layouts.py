@@ -28,8 +28,8 @@ RAW = "raw.jsonl"
 DROPPED = "dropped.jsonl"
 """What generation dropped, one rejection a line: example, stage and reason."""
 VALIDATED = Path("data/validated")
-TRAIN = "train.jsonl"
-VAL = "val.jsonl"
+TRAIN, VAL = "train.jsonl", "val.jsonl"
+"""The training split and the validation split (best epoch, early signal), one `Example` a line."""
 REJECTED = "rejected.jsonl"
 """What validation rejected, one rejection a line."""
 
@@ -48,10 +48,8 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 # -- models/export (export) and models/base (export_base) ---------------------------------------
 EXPORT = Path("models/export")
-HF_DIR = "hf"
-"""Merged transformers fp32 checkpoint."""
-LORA_DIR = "lora"
-GGUF_DIR = "gguf"
+HF_DIR, LORA_DIR, GGUF_DIR = "hf", "lora", "gguf"
+"""Folders: the merged transformers fp32 checkpoint, the peft adapter, every GGUF."""
 MODELFILE = "Modelfile"
 EXPORT_MANIFEST = "export.json"
 """What was written (bytes, sha256), the GGUF types, the Modelfile's GGUF and the chat format."""
