@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import closing
 from pathlib import Path
 
-from distill.config import ConfigError
+from distill.errors import ConfigError, DataError, DistillError
 from distill.evaluation.harness import Repair, grade
 from distill.evaluation.metrics import summarize
 from distill.examples import Example, read_examples
-from distill.export.llama_cpp import ExportError
-from distill.io import DataError, read_jsonl_numbered, write_jsonl
-from distill.models import ModelError
+from distill.io import read_jsonl_numbered, write_jsonl
 from distill.tasks.text2sql import Text2SQLTask
 
 
@@ -49,19 +48,16 @@ def _align_predictions(golds: list[Example], pred_path: Path) -> list[str]:
 def eval_sql(args: argparse.Namespace) -> int:
     golds = read_examples(args.gold)
     texts = _align_predictions(golds, Path(args.pred))
-    task = Text2SQLTask(
+    with Text2SQLTask(
         db_dir=args.db_dir,
         db_file=args.db,
         timeout_s=args.timeout,
         max_rows=args.max_rows,
         max_result_mb=args.max_result_mb,
-    )
-    try:
+    ) as task:
         for gold in golds:  # a broken gold query must not silently count as a wrong prediction
             task.check_example(gold, gold.source)
         records = grade(task, golds, texts, model_name=Path(args.pred).stem)
-    finally:
-        task.close()
     if args.records:
         write_jsonl(args.records, records)
     print(json.dumps(summarize(records), indent=2))
@@ -100,12 +96,8 @@ def ask(args: argparse.Namespace) -> int:
     model = LlamaCppChat(
         "student", GGUFSource(path=gguf), n_ctx=args.n_ctx, threads=ev.threads, max_tokens=ev.max_new_tokens, slots=1
     )
-    task = make_task(params.task, Path(args.prepared) / RESOURCES)
-    try:
+    with closing(model), make_task(params.task, Path(args.prepared) / RESOURCES) as task:
         answer = ask_model(model, task, spec, args.question, Repair.of(ev))
-    finally:
-        task.close()
-        model.close()
     print(answer.prediction or answer.text)
     if answer.shown:
         print()
@@ -156,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, ModelError, ExportError) as e:
+    except DistillError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -55,13 +55,10 @@ def prepare_seeds(task_config: TaskConfig, config: PrepareConfig, out_dir: Path)
         if not examples:
             raise DataError(f"{task_config.seeds}: no seed examples")
         _check_unique(examples)
-        task = make_task(task_config, staging / RESOURCES)
-        resources = task.build_resources(Path(task_config.source_dir), staging / RESOURCES)
-        try:
+        with make_task(task_config, staging / RESOURCES) as task:
+            resources = task.build_resources(Path(task_config.source_dir), staging / RESOURCES)
             for ex in examples:
                 task.check_example(ex, ex.source)
-        finally:
-            task.close()
         teacher_val, test = stratified_split(examples, config.teacher_val_fraction, config.seed)
         write_jsonl(staging / TEACHER_VAL, [e.to_dict() for e in teacher_val])
         write_jsonl(staging / TEST, [e.to_dict() for e in test])

@@ -202,6 +202,21 @@ def test_unknown_kind_share_is_a_config_error(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
+def test_each_task_owns_its_kinds_and_a_share_for_another_is_a_config_error(prepared_shop):
+    from distill.config import GenerationMix
+    from distill.tasks import TASKS
+
+    mix_kinds = {f.name for f in dataclasses.fields(GenerationMix)}
+    for cls in TASKS.values():
+        assert cls.generation_kinds and set(cls.generation_kinds) <= mix_kinds, cls.name
+    params = load_params(REPO / "params.yaml")
+    with make_task(params.task, prepared_shop / RESOURCES) as task:
+        pool = read_examples(prepared_shop / TEACHER_VAL)
+        task.generation_kinds = ("novel", "paraphrase")  # as a task that cannot prompt for the rest
+        with pytest.raises(ConfigError, match=r"generate\.mix\.complexity: task 'text2sql' has no such kind"):
+            plan_proposals(params.generate, task, pool)
+
+
 def test_val_split_keeps_each_parent_seed_on_one_side():
     from distill.validation.filters import split_by_parent
 
