@@ -13,6 +13,7 @@ from distill.evaluation.harness import Repair, grade
 from distill.evaluation.metrics import summarize
 from distill.examples import Example, read_examples
 from distill.io import read_jsonl_numbered, write_jsonl
+from distill.layouts import EXPORT, PREPARED
 from distill.tasks.text2sql import Text2SQLTask
 
 
@@ -123,9 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=eval_sql)
 
     def exported(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--export-dir", default="models/export", help="the export stage's output (default models/export)"
-        )
+        p.add_argument("--export-dir", default=str(EXPORT), help=f"the export stage's output (default {EXPORT})")
         p.add_argument("--gguf", help="which GGUF: a type (q4_k_m, q8_0, f16) or file name; default: the Modelfile's")
         p.add_argument("--n-ctx", type=int, default=4096, help="context window (default 4096)")
 
@@ -139,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     exported(p)
     p.add_argument("--params", default="params.yaml", help="params file for the task settings (default params.yaml)")
-    p.add_argument("--prepared", default="data/prepared", help="the prepare stage's output (its databases)")
+    p.add_argument("--prepared", default=str(PREPARED), help=f"the prepare stage's output (default {PREPARED})")
     p.set_defaults(func=ask)
     return parser
 

@@ -7,7 +7,6 @@ integer >= 1, got 0`), so a typo never surfaces as a KeyError deep inside a stag
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -427,64 +426,6 @@ def _build(cls, data, prefix: str, where: str):
     return cls(**kwargs)
 
 
-RECORD_READS_ENV = "DISTILL_RECORD_PARAMS"
-"""Set to a folder, and `load_params` hands out params that record every key read; at exit the
-process writes them, sorted, to `<folder>/<script>.json`. tests/test_dvc_deps.py compares them
-with each stage's `params:` in dvc.yaml."""
-
-
-def recording(params: Params) -> tuple[Params, set[str]]:
-    """A copy of `params` that adds the dotted key of every leaf it is asked for (`train.kd.top_k`)
-    to the returned set. The copy is a real `Params` (isinstance, dataclasses.asdict and replace
-    work); `asdict` and `replace` read every field, and say so."""
-    reads: set[str] = set()
-    return _recording_copy(params, "", reads), reads
-
-
-_RECORDING_CLASSES: dict[type, type] = {}
-
-
-def _recording_copy(obj, prefix: str, reads: set[str]):
-    cls = type(obj)
-    if cls not in _RECORDING_CLASSES:
-        names = frozenset(f.name for f in dataclasses.fields(cls))
-
-        def __getattribute__(self, name):
-            value = object.__getattribute__(self, name)
-            if name in names and not dataclasses.is_dataclass(value):
-                state = object.__getattribute__(self, "__dict__").get("_recording")
-                if state is not None:  # absent on a copy made by dataclasses.replace
-                    state[1].add(f"{state[0]}{name}")
-            return value
-
-        _RECORDING_CLASSES[cls] = type(f"Recording{cls.__name__}", (cls,), {"__getattribute__": __getattribute__})
-    copy = object.__new__(_RECORDING_CLASSES[cls])
-    for f in dataclasses.fields(cls):
-        value = object.__getattribute__(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            value = _recording_copy(value, f"{prefix}{f.name}.", reads)
-        object.__setattr__(copy, f.name, value)
-    object.__setattr__(copy, "_recording", (prefix, reads))
-    return copy
-
-
-def _record_reads_at_exit(params: Params, folder: str) -> Params:
-    import atexit
-    import json
-    import sys
-
-    params, reads = recording(params)
-    out = Path(folder) / f"{Path(sys.argv[0]).stem}.json"
-
-    def write() -> None:
-        before = set(json.loads(out.read_text())) if out.is_file() else set()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(sorted(before | reads)))
-
-    atexit.register(write)
-    return params
-
-
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate params.yaml; missing sections and keys take the documented defaults."""
     path = Path(path)
@@ -513,6 +454,4 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         )
     if sum(dataclasses.asdict(params.generate.mix).values()) <= 0:
         raise ConfigError(f"{path}: generate.mix: at least one kind needs a share > 0")
-    if folder := os.environ.get(RECORD_READS_ENV):
-        return _record_reads_at_exit(params, folder)
     return params

@@ -30,6 +30,7 @@ DROPPED = "dropped.jsonl"
 VALIDATED = Path("data/validated")
 TRAIN, VAL = "train.jsonl", "val.jsonl"
 """The training split and the validation split (best epoch, early signal), one `Example` a line."""
+SPLIT_FILES = {"train": TRAIN, "val": VAL}
 REJECTED = "rejected.jsonl"
 """What validation rejected, one rejection a line."""
 
@@ -37,7 +38,13 @@ REJECTED = "rejected.jsonl"
 TEACHER_LOGITS = Path("data/teacher_logits")
 SOFT_LABELS_MANIFEST = "manifest.json"
 """Status (`ok`, `skipped`, `sft_fallback`), reason, teacher, student, top-k and the example ids
-per split; beside it one `<split>.safetensors` per split (distill/training/soft_labels.py)."""
+per split; beside it one `soft_labels_file(split)` per split (distill/training/soft_labels.py)."""
+
+
+def soft_labels_file(split: str) -> str:
+    """One split's soft labels: token ids, offsets and the teacher's top-k (safetensors)."""
+    return f"{split}.safetensors"
+
 
 # -- models/student (train) ---------------------------------------------------------------------
 STUDENT = Path("models/student")

@@ -13,11 +13,13 @@ data/eval/reference_predictions.jsonl (every graded answer).
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import closing
 
 from distill.config import load_params
 from distill.evaluation.run import evaluate_models, test_examples
 from distill.evaluation.speed import gguf_latency
+from distill.inference.base import ChatModel
 from distill.inference.llamacpp import LlamaCppChat
 from distill.io import read_json, write_json, write_jsonl
 from distill.layouts import (
@@ -41,7 +43,9 @@ def main() -> None:
     ev = params.evaluate
     examples = test_examples(ev, PREPARED)
     base_gguf = BASE / read_json(BASE / BASE_MANIFEST)["gguf"]  # written by export_base
-    with make_task(params.task, PREPARED / RESOURCES) as task, ExitStack() as loaded:
+
+    def one_at_a_time() -> Iterator[tuple[str, ChatModel]]:
+        """Each model built when it is graded and closed before the next loads."""
         base = LlamaCppChat(
             "base",
             GGUFSource(path=base_gguf),
@@ -50,11 +54,15 @@ def main() -> None:
             max_tokens=ev.max_new_tokens,
             slots=ev.batch_size,
         )
-        loaded.callback(base.close)
-        teacher = TeacherChat("teacher", make_client(params.teacher, teacher_cache("evaluate")), ev.max_new_tokens)
-        loaded.callback(teacher.close)
-        models, records, usage = evaluate_models({"base": base, "teacher": teacher}, task, examples, ev)
-        loaded.close()  # free both before the teacher is timed on a fresh runtime
+        with closing(base):
+            yield "base", base
+        client = make_client(params.teacher, teacher_cache("evaluate"))
+        with closing(TeacherChat("teacher", client, ev.max_new_tokens)) as teacher:
+            yield "teacher", teacher
+
+    with make_task(params.task, PREPARED / RESOURCES) as task, closing(one_at_a_time()) as loaded:
+        # closing(): on an error mid-way, the model in use is closed at once, not at garbage collection
+        models, records, usage = evaluate_models(loaded, task, examples, ev)
         teacher_speed = None
         if params.teacher.provider == "llamacpp":
             source = resolve_param("teacher.model", resolve_gguf, params.teacher.model)

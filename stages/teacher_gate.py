@@ -23,11 +23,12 @@ from stages import run_stage
 def main() -> None:
     params = load_params()
     examples = read_examples(PREPARED / TEACHER_VAL)
-    client = make_client(params.teacher, teacher_cache("gate"))
     spec = f"{params.teacher.provider}:{params.teacher.model}"
     with (
         make_task(params.task, PREPARED / RESOURCES) as task,
-        closing(TeacherChat("teacher", client, params.evaluate.max_new_tokens)) as teacher,
+        closing(
+            TeacherChat("teacher", make_client(params.teacher, teacher_cache("gate")), params.evaluate.max_new_tokens)
+        ) as teacher,
     ):
         metrics = run_gate(teacher, spec, task, examples, params.gate, Repair.of(params.evaluate))
     write_json(stage_metrics("teacher_gate"), metrics)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from distill.config import load_params
 from distill.examples import read_examples
 from distill.io import atomic_dir
-from distill.layouts import PREPARED, RESOURCES, SYNTHETIC, TEACHER_LOGITS, VALIDATED
+from distill.layouts import PREPARED, RESOURCES, SPLIT_FILES, SYNTHETIC, TEACHER_LOGITS, VALIDATED
 from distill.models import resolve_hf, resolve_param
 from distill.tasks import make_task
 from distill.training.soft_labels import SPLITS, write_teacher_logits
@@ -21,7 +21,7 @@ from stages import run_stage
 
 def main() -> None:
     params = load_params()
-    splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
+    splits = {split: read_examples(VALIDATED / SPLIT_FILES[split]) for split in SPLITS}
     checkpoint = resolve_param("student.model", resolve_hf, params.student.model) if params.train.loss != "sft" else ""
     with (
         make_task(params.task, PREPARED / RESOURCES, SYNTHETIC / RESOURCES) as task,

@@ -18,6 +18,7 @@ from distill.layouts import (
     PREPARED,
     RESOURCES,
     SOFT_LABELS_MANIFEST,
+    SPLIT_FILES,
     STUDENT,
     SYNTHETIC,
     TEACHER_LOGITS,
@@ -35,7 +36,7 @@ from stages import run_stage
 def main() -> None:
     params = load_params()
     checkpoint = resolve_param("student.model", resolve_hf, params.student.model)
-    splits = {split: read_examples(VALIDATED / f"{split}.jsonl") for split in SPLITS}
+    splits = {split: read_examples(VALIDATED / SPLIT_FILES[split]) for split in SPLITS}
     available = len(splits["train"])
     splits["train"] = capped(splits["train"], params.train.max_examples, params.train.seed)
     soft_labels, note = None, ""

@@ -190,7 +190,7 @@ def test_evaluate_reports_pass_at_k_and_humaneval(prepared_code, tmp_path):
     models = {name: GoldModel(name, examples) for name in ("base", "teacher")}
     with make_task(params.task, prepared_code / RESOURCES) as task:
         test = evaluation_run.test_examples(params.evaluate, prepared_code)
-        entries, records, usage = evaluation_run.evaluate_models(models, task, test, params.evaluate)
+        entries, records, usage = evaluation_run.evaluate_models(models.items(), task, test, params.evaluate)
     base = entries["base"]
     assert base["execution_accuracy"] == 0.5 and base["n"] == 3 and base["samples"] == 2
     assert base["pass_at_k"] == {"pass@1": 0.5, "pass@2": 1.0}

@@ -6,7 +6,7 @@ not re-run; a param missing, a changed param that re-runs nothing.
   runner script (tests/imports.py). A folder dep stands for every module in it, so it is right
   only where the stage runs all of them; elsewhere the modules are listed.
 - Params: the whole DAG runs once on a tiny config, with params that record every key read
-  (`distill.config.recording`); each stage's recorded keys must match its `params:` entries.
+  (tests/param_reads.py); each stage's recorded keys must match its `params:` entries.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distill.config import RECORD_READS_ENV, Params
+from distill.config import Params
 
 from .conftest import copy_repo
 from .imports import REPO, closure
+from .param_reads import HOOK_DIR, RECORD_READS_ENV
 
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 CODE = ("distill/", "stages/")
@@ -76,6 +77,28 @@ def test_the_deps_check_catches_a_missing_module_and_a_package_it_does_not_run()
     assert dep_problems("prepare", missing, needed) == ["prepare: runs distill/preparation.py but deps: misses it"]
     (problem,) = dep_problems("prepare", [*stage["deps"], "distill/export"], needed)
     assert problem.startswith("prepare: deps: distill/export covers distill/export/")
+
+
+def _outputs(stage: dict) -> set[str]:
+    entries = [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]
+    return {next(iter(e)) if isinstance(e, dict) else e for e in entries}
+
+
+def test_every_data_dep_is_a_seed_or_another_stage_output():
+    produced = {name: _outputs(stage) for name, stage in STAGES.items()}
+    problems = []
+    for name, stage in STAGES.items():
+        for dep in stage["deps"]:
+            if dep.startswith(CODE) or dep.startswith("data/seeds/"):
+                continue
+            makers = [
+                s
+                for s, outs in produced.items()
+                if s != name and any(dep == o or dep.startswith(f"{o}/") for o in outs)
+            ]
+            if not makers:
+                problems.append(f"{name}: deps: {dep} is neither a seed nor any other stage's output")
+    assert not problems, "\n".join(problems)
 
 
 # -- params -----------------------------------------------------------------------------------------
@@ -173,7 +196,13 @@ def params_read(tmp_path_factory):
     with FakeOpenAIServer(responder=shop_teacher(repo)) as server:
         params["teacher"].update(provider="openai", base_url=server.base_url, model="fake-teacher")
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        env = {**os.environ, "PYTHONPATH": str(repo), "OPENAI_API_KEY": "sk-test", RECORD_READS_ENV: str(reads)}
+        hook = repo / HOOK_DIR.relative_to(REPO)
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{hook}{os.pathsep}{repo}",
+            "OPENAI_API_KEY": "sk-test",
+            RECORD_READS_ENV: str(reads),
+        }
         for git in (["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
             subprocess.run(["git", *git], cwd=repo, check=True)  # dvclive records the commit
         proc = subprocess.run(

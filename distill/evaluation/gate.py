@@ -8,6 +8,7 @@ from distill.evaluation.metrics import repair_fields, summarize
 from distill.evaluation.records import GateMetrics
 from distill.examples import Example
 from distill.inference.base import ChatModel
+from distill.layouts import stage_metrics
 from distill.tasks.base import Grading
 
 
@@ -49,5 +50,5 @@ def gate_message(metrics: dict) -> str:
         head + ": gate FAILED, so no synthetic data will be generated from this teacher.\n"
         "  What to do: use a stronger teacher (teacher.provider / teacher.model), improve the prompt or the worked "
         "examples (data/seeds/<task>/<db>/examples.jsonl), or reconsider whether the task is learnable as posed.\n"
-        "  The failed questions are listed in metrics/teacher_gate.json."
+        f"  The failed questions are listed in {stage_metrics('teacher_gate')}."
     )

@@ -6,6 +6,7 @@ report stage merges both into metrics/eval.json (`merge_results`), with the gap 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from distill.config import EvaluateConfig
@@ -93,19 +94,21 @@ def grade_model(
 
 
 def evaluate_models(
-    models: dict[str, ChatModel],
+    models: Iterable[tuple[str, ChatModel]],
     task: Grading,
     examples: list[Example],
     config: EvaluateConfig,
 ) -> tuple[dict[str, ModelMetrics], list[Prediction], dict[str, dict]]:
-    """Grade each of `models` (keyed base, teacher or student) in turn under its `model_prompts`
-    on `examples` and the task's benchmark sets (cut to `evaluate.limit`). The caller built the
-    models and closes them. Returns (name → metrics entry, graded records, name → usage for the
-    models that meter it: a teacher's cost ledger)."""
+    """Grade each of `models`, (name, model) pairs named base, teacher or student, in turn under
+    its `model_prompts` on `examples` and the task's benchmark sets (cut to `evaluate.limit`).
+    The caller builds the models and closes them; a generator that builds each one and closes it
+    when the next is asked for keeps one model in memory at a time (stages/reference.py).
+    Returns (name → metrics entry, graded records, name → usage for the models that meter it: a
+    teacher's cost ledger)."""
     benchmarks = task.benchmark_sets(config.limit)
     prompts = model_prompts(task, examples)
     entries, records, usage = {}, [], {}
-    for name, model in models.items():
+    for name, model in models:
         entries[name], graded = grade_model(model, prompts[name], task, examples, config, benchmarks)
         records += graded
         if (metered := model.usage()) is not None:

@@ -6,12 +6,13 @@ import shutil
 from pathlib import Path
 
 from distill.io import atomic_dir
+from distill.layouts import ADAPTER_CONFIG
 
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+ADAPTER_FILES = (ADAPTER_CONFIG, "adapter_model.safetensors")
 
 
 def is_adapter(student_dir: Path) -> bool:
-    return (Path(student_dir) / "adapter_config.json").is_file()
+    return (Path(student_dir) / ADAPTER_CONFIG).is_file()
 
 
 def save_merged(student_dir: Path, out_dir: Path) -> Path:

@@ -241,7 +241,7 @@ def estimate(
     answers = {"calls": 0, "cached": 0, "input_tokens": 0, "output_tokens_max": 0, "usd_max": 0.0}
     bare = dataclasses.replace(pool[0], output="")
     for proposal in proposals:
-        typical = pool[0] if proposal.kind != "direct" else bare
+        typical = bare if proposal.kind in task.question_only_kinds else pool[0]
         one = client.estimate(answer_requests(config, answer_tokens, task, typical))
         for key in answers:
             answers[key] += one[key] * proposal.count

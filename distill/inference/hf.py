@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill.inference.base import Generation
+from distill.layouts import ADAPTER_CONFIG
 
 
 def common_prefix_length(rows: list[list[int]]) -> int:
@@ -34,7 +35,7 @@ def load_causal_lm(checkpoint: str):
     from transformers import AutoModelForCausalLM
 
     folder = Path(checkpoint)
-    if (folder / "adapter_config.json").is_file():
+    if (folder / ADAPTER_CONFIG).is_file():
         from peft import PeftModel
 
         from distill.card import load_card

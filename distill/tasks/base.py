@@ -116,6 +116,12 @@ class Grading(ABC):
         Default: equality."""
         return reference == candidate
 
+    def outcomes_agree(self, a, b) -> bool:
+        """The same rule between two answers, neither of them the gold (the self-consistency
+        vote): symmetric, so the vote does not depend on the order of the samples. Default:
+        `same_outcome`."""
+        return self.same_outcome(a, b)
+
     repair_request: str = "That answer does not work: {problem}\nReply with the corrected answer only."
     """The user turn that sends an answer's problem back to the model (see `repair_messages`)."""
 
@@ -143,8 +149,8 @@ class Grading(ABC):
 
 
 class Checking(ABC):
-    """What preparation and validation call: resources, seed checks, fitness for training, and
-    the forms answers are compared and stored in."""
+    """What preparation and validation call beyond grading: resources, seed checks, fitness for
+    training, and the forms answers are compared and stored in."""
 
     @abstractmethod
     def build_resources(self, source_dir: Path, out_dir: Path) -> dict:
@@ -187,16 +193,22 @@ class Checking(ABC):
 
 
 class Synthesis(ABC):
-    """What generation calls to make new examples: the kinds it can prompt for, the proposal
-    prompts and their parsing, the checks before paying for answers, and the vote's rules."""
+    """What generation calls, beyond grading and checking, to make new examples: the kinds it can
+    prompt for, the proposal prompts and their parsing, the checks before paying for answers, and
+    the preference among agreeing answers."""
 
     generation_kinds: tuple[str, ...] = ()
     """The synthetic-data kinds this task can prompt for (see `proposal_messages`); each task
     module derives them from its prompts."""
 
+    one_seed_kinds: tuple[str, ...] = ()
+    """Kinds that rework one seed (a paraphrase); the others are shown a few seeds."""
+    question_only_kinds: tuple[str, ...] = ()
+    """Kinds whose candidates come without a proposed answer, so a vote labels them."""
+
     def pick_seeds(self, kind: str, pool: list[Example], rng: random.Random) -> list[Example]:
-        """The seeds one proposal call shows the teacher: one for per-question kinds, else a few."""
-        if kind in ("paraphrase", "complexity"):
+        """The seeds one proposal call shows the teacher: one for `one_seed_kinds`, else a few."""
+        if kind in self.one_seed_kinds:
             return [rng.choice(pool)]
         return rng.sample(pool, min(4, len(pool)))
 
@@ -214,12 +226,6 @@ class Synthesis(ABC):
         proposed answer does not parse, is unsafe, names things that do not exist, or can never
         pass validation. None = answer it. Default: nothing is checked."""
         return None
-
-    def outcomes_agree(self, a, b) -> bool:
-        """The same rule between two answers, neither of them the gold (the self-consistency
-        vote): symmetric, so the vote does not depend on the order of the samples. Default:
-        `same_outcome`."""
-        return self.same_outcome(a, b)
 
     def rank(self, output: str, example: Example) -> tuple:
         """Preference among answers that agree on behaviour (higher wins; ties go to the most

@@ -172,6 +172,8 @@ class CodeTask(Task):
 
     name = "code"
     generation_kinds = gen.KINDS
+    one_seed_kinds = gen.ONE_SEED_KINDS
+    question_only_kinds = gen.QUESTION_ONLY_KINDS
 
     def __init__(self, limits: SandboxConfig | None = None, humaneval_path: str | Path | None = None):
         self.limits = limits or SandboxConfig()

@@ -86,6 +86,10 @@ KINDS = tuple(_PROMPTS)
 """The generation kinds this task can prompt for: one teacher prompt each. `generate.mix` gives
 each a share; a kind with a share > 0 that is not here is a param error. For code,
 schema_substitution means: the seed's algorithmic pattern in another domain."""
+ONE_SEED_KINDS = ("paraphrase", "complexity")
+"""Kinds that rework one seed; the others are shown a few seeds."""
+QUESTION_ONLY_KINDS = ("direct",)
+"""Kinds whose candidates come without a proposed answer: the teacher's vote labels them."""
 
 
 class _RenameCandidate(ast.NodeTransformer):
@@ -227,7 +231,7 @@ def example_from_task(obj: dict, kind: str, seed: Example, parse: str = "json") 
         if isinstance(obj.get(key), str) and obj[key].strip():
             metadata[key] = obj[key].strip()
     prompt = build_prompt(_signature_of(fn), instruction, _imports(code))
-    return Example(input=prompt, output=code.strip() if kind != "direct" else "", metadata=metadata)
+    return Example(input=prompt, output=code.strip() if kind not in QUESTION_ONLY_KINDS else "", metadata=metadata)
 
 
 def raw_fallback(text: str, kind: str, seed: Example) -> list[Example]:

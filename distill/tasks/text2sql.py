@@ -176,6 +176,8 @@ class Text2SQLTask(Task):
 
     name = "text2sql"
     generation_kinds = gen.KINDS
+    one_seed_kinds = gen.ONE_SEED_KINDS
+    question_only_kinds = gen.QUESTION_ONLY_KINDS
 
     def __init__(
         self,
@@ -472,7 +474,8 @@ class Text2SQLTask(Task):
             db, error = gen.build_invented_database(ddl, workspace)
             if error:
                 return []
-        return gen.candidates_from_objects(gen.json_objects(text), kind, seed, db, propose_sql=kind != "direct")
+        propose_sql = kind not in gen.QUESTION_ONLY_KINDS
+        return gen.candidates_from_objects(gen.json_objects(text), kind, seed, db, propose_sql=propose_sql)
 
     def precheck(self, candidate: Example) -> Problem | None:
         """A proposed query is answered only if SQLite compiles it against the candidate's

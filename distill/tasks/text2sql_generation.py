@@ -74,6 +74,10 @@ Output the pairs as one JSON object per line:
 KINDS = tuple(_PROMPTS)
 """The generation kinds this task can prompt for: one teacher prompt each. `generate.mix` gives
 each a share; a kind with a share > 0 that is not here is a param error."""
+ONE_SEED_KINDS = ("paraphrase", "complexity")
+"""Kinds that rework one seed; the others are shown a few seeds."""
+QUESTION_ONLY_KINDS = ("direct",)
+"""Kinds whose candidates come without a proposed answer: the teacher's vote labels them."""
 
 
 def _jsonl(examples: list[Example], with_sql: bool = True) -> str:
@@ -105,7 +109,7 @@ def pick_seeds(kind: str, seeds: list[Example], rng: random.Random) -> list[Exam
     for ex in seeds:
         by_db.setdefault(ex.metadata.get("db", ""), []).append(ex)
     pool = by_db[rng.choice(sorted(by_db))]
-    if kind in ("paraphrase", "complexity"):
+    if kind in ONE_SEED_KINDS:
         return [rng.choice(pool)]
     return rng.sample(pool, min(4, len(pool)))
 

@@ -22,7 +22,7 @@ import numpy as np
 from distill.config import ConfigError, TeacherConfig, TrainConfig
 from distill.examples import Example
 from distill.io import read_json, write_json
-from distill.layouts import SOFT_LABELS_MANIFEST
+from distill.layouts import SOFT_LABELS_MANIFEST, SPLIT_FILES, VALIDATED, soft_labels_file
 from distill.tasks.base import Grading
 from distill.training.data import TokenizedExample
 from distill.training.teacher_forcing import Scorer, SoftLabelsUnavailable, TopK
@@ -126,7 +126,7 @@ def save_split(out_dir: Path, split: str, labels: SoftLabelSet) -> None:
         name: getattr(labels, name)
         for name in ("input_ids", "offsets", "starts", "answer_offsets", "topk_ids", "topk_logprobs", "tail")
     }
-    save_file(arrays, str(out_dir / f"{split}.safetensors"))
+    save_file(arrays, str(out_dir / soft_labels_file(split)))
 
 
 SoftLabelStatus = Literal["ok", "skipped", "sft_fallback"]
@@ -175,10 +175,10 @@ def load_split(folder: Path, split: str, manifest: dict, expected_ids: list[str]
     # A subset is selected by id, so the ids must then be unique.
     if ids != expected_ids and (set(expected_ids) - set(ids) or len(set(ids)) != len(ids)):
         raise ConfigError(
-            f"{folder}/{split}.safetensors: soft labels are for other examples than data/validated/{split}.jsonl; "
-            "run `dvc repro teacher_logits`"
+            f"{folder}/{soft_labels_file(split)}: soft labels are for other examples than "
+            f"{VALIDATED / SPLIT_FILES[split]}; run `dvc repro teacher_logits`"
         )
-    labels = SoftLabelSet(example_ids=ids, **load_file(str(Path(folder) / f"{split}.safetensors")))
+    labels = SoftLabelSet(example_ids=ids, **load_file(str(Path(folder) / soft_labels_file(split))))
     return labels if ids == expected_ids else labels.select(expected_ids)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from distill.card import write_card
 from distill.config import ConfigError, LoraConfig, TrainConfig
 from distill.examples import Example
+from distill.layouts import TRAIN, VALIDATED
 from distill.tasks.base import Grading
 from distill.training.data import build_dataset, check_lengths, tokenize_example
 from distill.training.soft_labels import SoftLabelSet
@@ -92,7 +93,7 @@ def build_trainer(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not train:
-        raise ConfigError("no training examples: data/validated/train.jsonl is empty (raise generate.target_examples)")
+        raise ConfigError(f"no training examples: {VALIDATED / TRAIN} is empty (raise generate.target_examples)")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
