@@ -60,7 +60,6 @@ def install(folder: str) -> None:
     import distill.config
 
     load_params = distill.config.load_params
-    out = Path(folder) / f"{Path(sys.argv[0]).stem}.json"
     reads: list[set[str]] = []  # one set per load_params call
 
     def recording_load_params(*args, **kwargs):
@@ -71,6 +70,8 @@ def install(folder: str) -> None:
     def write() -> None:
         if not reads:
             return  # a process that never loaded params (dvc itself)
+        # Named at exit: under `python -m`, argv[0] is "-m" until runpy replaces it with the script.
+        out = Path(folder) / f"{Path(sys.argv[0]).stem}.json"
         before = set(json.loads(out.read_text())) if out.is_file() else set()
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(sorted(before.union(*reads))))

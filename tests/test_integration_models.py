@@ -39,5 +39,5 @@ def test_bundled_student_loads_through_transformers_and_answers(tiny_task):
     assert answers[0].text == answers[1].text  # greedy and batched: deterministic
     assert answers[0].text.strip()
     # Our system prompt replaces SmolLM2's default one ("You are … named SmolLM").
-    prompt = student.tokenizer.apply_chat_template(tiny_task.messages(QUESTION), tokenize=False)
+    prompt = student.runtime.tokenizer.apply_chat_template(tiny_task.messages(QUESTION), tokenize=False)
     assert "CREATE TABLE employees" in prompt and "named SmolLM" not in prompt
