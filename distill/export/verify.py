@@ -15,6 +15,7 @@ from pathlib import Path
 from distill.config import EvaluateConfig, ExportConfig
 from distill.evaluation.harness import evaluate_model
 from distill.evaluation.metrics import accuracy_block, repair_fields
+from distill.evaluation.records import HFCheck, Prediction
 from distill.evaluation.run import grade_model
 from distill.evaluation.speed import gguf_latency
 from distill.examples import Example
@@ -35,8 +36,8 @@ def _first_answer_accuracy(summary: dict) -> float:
 
 
 def hf_check(
-    export_dir: Path, task: Grading, examples: list[Example], f16_records: list[dict], ev: EvaluateConfig
-) -> dict:
+    export_dir: Path, task: Grading, examples: list[Example], f16_records: list[Prediction], ev: EvaluateConfig
+) -> HFCheck:
     """The merged transformers fp32 student's greedy first answers on `examples` against the f16
     GGUF's (`f16_records`, same order): both accuracies and the share of identical answers."""
     # One question at a time: left-padded batches can move fp32 greedy outputs by a token.
@@ -58,7 +59,7 @@ def hf_check(
 
 def grade_exports(
     export_dir: Path, task: Grading, examples: list[Example], ev: EvaluateConfig, ex: ExportConfig
-) -> tuple[dict, list[dict]]:
+) -> tuple[dict, list[Prediction]]:
     """Grade every exported GGUF on `examples` under the student prompt, measure each one's
     latency one question at a time (`evaluate.speed_questions`, on a fresh one-slot runtime, as
     the teacher is timed), and run the HF check.
