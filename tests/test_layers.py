@@ -62,7 +62,9 @@ def upward_imports(edges: list[tuple[str, str]]) -> list[str]:
 
 def circles(edges: list[tuple[str, str]]) -> list[str]:
     graph = nx.DiGraph(edges)
-    return [" → ".join([*c, c[0]]) for c in nx.simple_cycles(graph)]
+    # Each circle from its first file by name, so a message does not depend on set order.
+    rotated = [c[c.index(min(c)) :] + c[: c.index(min(c))] for c in nx.simple_cycles(graph)]
+    return sorted(" → ".join([*c, c[0]]) for c in rotated)
 
 
 def test_every_file_has_a_layer_and_no_import_runs_upward():
@@ -83,7 +85,7 @@ def test_the_checks_catch_a_planted_upward_import_and_circle():
         "distill/inference/hf.py (layer 2) imports distill/training/trainer.py (layer 4)"
     ]
     assert circles([*edges, ("distill/layouts.py", "distill/card.py")]) == [
-        "distill/layouts.py → distill/card.py → distill/layouts.py"
+        "distill/card.py → distill/layouts.py → distill/card.py"
     ]
 
 
