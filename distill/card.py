@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypedDict
 
+from distill.errors import DataError
 from distill.io import read_json, write_json
 from distill.layouts import STUDENT_CARD
 
@@ -29,5 +30,13 @@ def write_card(student_dir: str | Path, card: StudentCard) -> None:
 
 
 def load_card(student_dir: str | Path) -> StudentCard:
-    """The card of the student in `student_dir`; DataError naming the file when it is missing or malformed."""
-    return read_json(Path(student_dir) / STUDENT_CARD)
+    """The card of the student in `student_dir`; DataError naming the file when it is missing or
+    malformed, or lacks a field."""
+    path = Path(student_dir) / STUDENT_CARD
+    card = read_json(path)
+    missing = [k for k in StudentCard.__annotations__ if not (isinstance(card, dict) and isinstance(card.get(k), str))]
+    if missing:
+        raise DataError(
+            f"{path}: not a student card: {missing[0]!r} is missing or not a string; re-run `dvc repro train`"
+        )
+    return card

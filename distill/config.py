@@ -438,7 +438,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}".replace("\n", " ")) from None
     params = _build(Params, data, "", str(path))
     teacher = params.teacher
     if teacher.provider == "replay" and teacher.replay_of not in CALLING_PROVIDERS:

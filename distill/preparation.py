@@ -10,7 +10,7 @@ from distill.config import PrepareConfig, TaskConfig
 from distill.examples import Example, read_examples
 from distill.io import DataError, atomic_dir, write_jsonl
 from distill.layouts import RESOURCES, TEACHER_VAL, TEST
-from distill.tasks import make_task
+from distill.tasks import make_task, task_class
 
 
 def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -50,6 +50,7 @@ def prepare_seeds(task_config: TaskConfig, config: PrepareConfig, out_dir: Path)
 
     Raises DataError naming file:line for malformed seeds or gold outputs that fail.
     """
+    task_class(task_config)  # an unknown task.name is named as such, not as missing seeds
     with atomic_dir(out_dir) as staging:
         examples = read_examples(task_config.seeds, require_difficulty=True)
         if not examples:

@@ -52,3 +52,37 @@ def test_a_bug_is_not_swallowed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(KeyError):
         run_stage(lambda: {}["missing"], "demo")
+
+
+def test_malformed_artifacts_are_named_not_tracebacks(tmp_path):
+    from distill.card import load_card
+    from distill.export.ask import exported_gguf
+    from distill.export.prompt import load_prompt_spec
+
+    (tmp_path / "distill_student.json").write_text("{}")
+    with pytest.raises(errors.DataError, match=r"distill_student.json: not a student card: 'base_model'"):
+        load_card(tmp_path)
+    (tmp_path / "export.json").write_text("[]")
+    with pytest.raises(errors.ExportError, match=r"export.json: not an export manifest"):
+        exported_gguf(tmp_path)
+    (tmp_path / "prompt.json").write_text('{"task": "text2sql"}')
+    with pytest.raises(errors.ExportError, match=r"prompt.json: not a prompt spec"):
+        load_prompt_spec(tmp_path)
+
+
+def test_an_unknown_task_is_named_before_any_seed_is_read(tmp_path):
+    from distill.config import PrepareConfig, TaskConfig
+    from distill.preparation import prepare_seeds
+
+    with pytest.raises(errors.ConfigError, match=r"task.name: unknown task 'foo'; known: text2sql, code"):
+        prepare_seeds(TaskConfig(name="foo"), PrepareConfig(), tmp_path / "prepared")
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_invalid_yaml_is_one_line_with_its_line_number(tmp_path):
+    from distill.config import load_params
+
+    (tmp_path / "params.yaml").write_text("train:\n  lr: 0.1\ntask:\n  name: [x\n")
+    with pytest.raises(errors.ConfigError) as e:
+        load_params(tmp_path / "params.yaml")
+    assert str(e.value).startswith(f"{tmp_path / 'params.yaml'}:5: invalid YAML") and "\n" not in str(e.value)

@@ -34,6 +34,8 @@ def exported_gguf(export_dir: Path, name: str | None = None) -> Path:
     if not manifest_path.is_file():
         raise ExportError(f"{manifest_path} not found: run `dvc repro export` first")
     manifest = read_json(manifest_path)
+    if not isinstance(manifest, dict) or not {"modelfile_gguf", "gguf_types"} <= manifest.keys():
+        raise ExportError(f"{manifest_path}: not an export manifest; run `dvc repro export` again")
     if name is None:
         name = manifest["modelfile_gguf"]
     elif name in manifest["gguf_types"]:
@@ -41,7 +43,7 @@ def exported_gguf(export_dir: Path, name: str | None = None) -> Path:
     path = export_dir / GGUF_DIR / name
     if not path.is_file():
         known = ", ".join(sorted(p.name for p in (export_dir / GGUF_DIR).glob("*.gguf")))
-        raise ExportError(f"{path} not found; exported: {known}")
+        raise ExportError(f"{path} not found; exported: {known or 'none'}")
     return path
 
 

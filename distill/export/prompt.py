@@ -51,4 +51,6 @@ def load_prompt_spec(folder: Path) -> PromptSpec:
     if not path.is_file():
         raise ExportError(f"{path} not found: run `dvc repro export` first")
     data = read_json(path)
+    if not isinstance(data, dict) or not {"task", "prefix", "metadata"} <= data.keys():
+        raise ExportError(f"{path}: not a prompt spec (task, prefix, metadata); run `dvc repro export` again")
     return PromptSpec(data["task"], data["prefix"], data["metadata"])
