@@ -10,7 +10,8 @@ export; `generate.target_examples` 20 and `evaluate.limit` 10 keep it to about 7
 stamps); JSON is compared parsed, so key order aside. peft writes adapter_config.json's
 target_modules from a set, in hash order: it is compared sorted. With `--repeat` the base runs a
 second time: what differs between two runs of the same code (the batched llama.cpp teacher can
-decode a greedy answer differently when its batch differs) is not the change's doing.
+decode a greedy answer differently when its batch differs) is not the change's doing. Each run
+takes about 12 GB of disk while it lasts; it is removed once fingerprinted unless --keep.
 """
 
 from __future__ import annotations
@@ -130,35 +131,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the commit to compare the working tree with")
     parser.add_argument("--repeat", action="store_true", help="run the base twice, as a control")
-    parser.add_argument("--keep", help="keep the runs in this folder (default: a temp folder, removed)")
+    parser.add_argument("--keep", help="keep the runs in this folder (default: each run is removed once fingerprinted)")
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="distill-same-"))
     base_tree = work / "base-tree"
     subprocess.run(["git", "worktree", "add", "-f", "-q", "--detach", str(base_tree), args.base], cwd=REPO, check=True)
+    plan = [("base", base_tree), *([("base-again", base_tree)] if args.repeat else []), ("working-tree", REPO)]
+    seconds, prints = {}, {}
     try:
-        runs = {"base": run_dag(base_tree, work / "base")}
-        if args.repeat:
-            runs["base-again"] = run_dag(base_tree, work / "base-again")
-        runs["working-tree"] = run_dag(REPO, work / "working-tree")
+        for name, source in plan:
+            seconds[name] = run_dag(source, work / name)
+            prints[name] = fingerprints(work / name)
+            if not args.keep:  # a run holds about 12 GB of models: one at a time on disk
+                shutil.rmtree(work / name)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False)
-    prints = {name: fingerprints(work / name) for name in runs}
-    for name, seconds in runs.items():
-        print(f"{name}: dvc repro {seconds:.0f} s, {len(prints[name])} output files")
-    changed = differing(prints["base"], prints["working-tree"])
-    print(f"working tree vs base: {len(changed)} files differ")
-    for name in changed:
-        print(f"  {name}")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    for name in seconds:
+        print(f"{name}: dvc repro {seconds[name]:.0f} s, {len(prints[name])} output files")
+    comparisons = [("working tree vs base", "base", "working-tree")]
     if args.repeat:
-        control = differing(prints["base"], prints["base-again"])
-        print(f"base vs base again (same code): {len(control)} files differ")
-        for name in control:
-            print(f"  {name}")
-        print(
-            f"working tree vs base again: {len(differing(prints['base-again'], prints['working-tree']))} files differ"
-        )
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
+        comparisons += [
+            ("base vs base again (same code)", "base", "base-again"),
+            ("working tree vs base again", "base-again", "working-tree"),
+        ]
+    for title, a, b in comparisons:
+        changed = differing(prints[a], prints[b])
+        print(f"{title}: {len(changed)} files differ")
+        for path in changed:
+            print(f"  {path}")
 
 
 if __name__ == "__main__":
