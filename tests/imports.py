@@ -37,11 +37,13 @@ def project_files() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py"))
 
 
-def _imported_modules(path: Path) -> set[str]:
-    """Dotted names of the modules `path` imports, wherever the import stands."""
+def _imports_and_scripts(path: Path) -> tuple[set[str], set[Path]]:
+    """(dotted names of the modules `path` imports, wherever the import stands; sibling scripts it
+    starts by file name), from one reading of the file."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     names: set[str] = set()
+    scripts: set[Path] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -57,29 +59,20 @@ def _imported_modules(path: Path) -> set[str]:
             if len(submodules) < len(node.names):
                 names.add(mod)
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            func = node.func
+            func, value = node.func, node.args[0].value
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if called == "import_module" and isinstance(node.args[0].value, str):
-                names.add(node.args[0].value)
-    return names
+            if called == "import_module" and isinstance(value, str):
+                names.add(value)
+            elif called == "with_name" and isinstance(value, str) and (path.parent / value).is_file():
+                scripts.add(path.parent / value)  # a sibling script started by file name
+    return names, scripts
 
 
 @cache
 def imports_of(path: Path) -> frozenset[Path]:
     """Project files `path` imports or runs, directly (no package `__init__` on the way)."""
-    found = {p for name in _imported_modules(path) if (p := module_path(name))}
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):  # a sibling script started by file name
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "with_name"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-            and (path.parent / node.args[0].value).is_file()
-        ):
-            found.add(path.parent / node.args[0].value)
+    names, scripts = _imports_and_scripts(path)
+    found = {p for name in names if (p := module_path(name))} | scripts
     found.discard(path)
     return frozenset(found)
 
